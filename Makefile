@@ -1,0 +1,47 @@
+# Journey: `make run` starts the site with its workers; `make test` runs every check.
+# Both set up everything on a fresh Debian/Ubuntu machine with Python 3.11.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test lint smoke migrate clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch and torchvision come through pip (never uv/poetry), pinned in requirements.txt.
+	$(BIN)/pip install -q -r requirements-dev.txt
+	# animal-mnist declares tensorflow, which its data file does not need.
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py loadcourse
+
+run: migrate
+	@echo "Demo accounts:"
+	@$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runlocal
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run -v 1
+
+# The suite runs against whatever DATABASE_URL / CELERY_BROKER_URL say (Postgres + Redis on
+# CI, the embedded defaults otherwise); the smoke test always runs on the embedded defaults.
+test: lint
+	$(BIN)/python -m pytest -m "not smoke"
+	$(MAKE) smoke
+
+smoke: install
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest -m smoke -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,32 @@
+"""The Celery application: reads CELERY_* Django settings and finds each app's tasks.py."""
+
+import importlib
+import os
+import sys
+
+from celery import Celery
+from celery.signals import setup_logging
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# Read the settings now, so that a wrong DATABASE_URL or CELERY_BROKER_URL stops a worker,
+# beat or the web server with one line naming the setting, not a traceback.
+try:
+    importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
+except ImproperlyConfigured as exc:
+    sys.exit(f"Journey cannot start: {exc}")
+
+app = Celery("journey")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def use_django_logging(**kwargs):
+    # Workers log through Django's LOGGING (stdout, with the job id on every line).
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

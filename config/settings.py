@@ -1,0 +1,215 @@
+"""Journey's one settings module.
+
+Everything comes from the environment. With nothing set, Journey runs on a laptop with
+no services at all: SQLite, a Celery broker on a SQLite file, media on local disk.
+`JOURNEY_ENV=production` switches to explicit production values, and the system check in
+`config/checks.py` refuses to start without a secret key, allowed hosts and PostgreSQL.
+"""
+
+from pathlib import Path
+
+from config.env import SQLITE_OPTIONS, broker_url, database_from_url, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("JOURNEY_VAR_DIR", str(BASE_DIR / "var")))
+
+JOURNEY_ENV = env_str("JOURNEY_ENV", "development")
+PRODUCTION = JOURNEY_ENV == "production"
+
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+# The development key is public on purpose: it only ever signs a laptop's sessions.
+SECRET_KEY = env_str("SECRET_KEY") or ("" if PRODUCTION else "journey-development-only-key")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "config.apps.ConfigAppConfig",
+    "courses",
+    "quizzes",
+    "mlworker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite by default, PostgreSQL through DATABASE_URL.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "journey.sqlite3",
+            "OPTIONS": SQLITE_OPTIONS,
+            # A file, not memory, so that worker processes started by tests see the test data.
+            "TEST": {"NAME": VAR_DIR / "test-journey.sqlite3"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Journey <journey@localhost>")
+
+# Production hardening; `manage.py check --deploy` passes with JOURNEY_ENV=production.
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+    SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
+
+# Celery. The broker carries task ids only; the database is the source of truth.
+CELERY_BROKER_URL = broker_url(env_str("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"))
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {
+    "mlworker.tasks.train": {"queue": "gpu"},
+    "mlworker.tasks.predict": {"queue": "gpu"},
+    "mlworker.tasks.*": {"queue": "cpu"},
+    "quizzes.tasks.*": {"queue": "cpu"},
+    "courses.tasks.*": {"queue": "cpu"},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must fail fast when the broker is down: the web request answers "queue
+# unavailable" and housekeeping dispatches the saved job later.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
+CELERY_TASK_PUBLISH_RETRY = False
+
+# Jobs: limits, quotas and the housekeeping clock.
+JOURNEY_MAX_JOB_SECONDS = env_int("JOURNEY_MAX_JOB_SECONDS", 3600, minimum=10)
+JOURNEY_HEARTBEAT_SECONDS = env_int("JOURNEY_HEARTBEAT_SECONDS", 5, minimum=1)
+JOURNEY_HEARTBEAT_TIMEOUT = env_int("JOURNEY_HEARTBEAT_TIMEOUT", 60, minimum=2)
+JOURNEY_REDISPATCH_AFTER = env_int("JOURNEY_REDISPATCH_AFTER", 600, minimum=1)
+JOURNEY_HOUSEKEEPING_SECONDS = env_int("JOURNEY_HOUSEKEEPING_SECONDS", 30, minimum=1)
+JOURNEY_JOB_MAX_ATTEMPTS = env_int("JOURNEY_JOB_MAX_ATTEMPTS", 2, minimum=1)
+JOURNEY_MAX_ACTIVE_JOBS = env_int("JOURNEY_MAX_ACTIVE_JOBS", 2, minimum=1)
+JOURNEY_MAX_EPOCHS = env_int("JOURNEY_MAX_EPOCHS", 10, minimum=1)
+JOURNEY_MAX_IMAGE_SIZE = env_int("JOURNEY_MAX_IMAGE_SIZE", 320, minimum=32)
+JOURNEY_MAX_BATCH_SIZE = env_int("JOURNEY_MAX_BATCH_SIZE", 256, minimum=2)
+JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
+JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
+
+# The time limit sits above the longest job the runner allows; Redis must not hand a
+# running job's message to a second worker, so its visibility timeout sits above both.
+CELERY_TASK_TIME_LIMIT = JOURNEY_MAX_JOB_SECONDS + 300
+CELERY_TASK_SOFT_TIME_LIMIT = JOURNEY_MAX_JOB_SECONDS + 240
+# Only Redis takes these options (the SQLAlchemy transport hands its options to create_engine).
+# The retry options bound how long a publish waits for a broker that is down.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "visibility_timeout": JOURNEY_MAX_JOB_SECONDS + 600,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 1,
+    }
+    if CELERY_BROKER_URL.startswith("redis")
+    else {}
+)
+CELERY_BEAT_SCHEDULE = {
+    "jobs-housekeeping": {
+        "task": "mlworker.tasks.housekeeping",
+        "schedule": float(JOURNEY_HOUSEKEEPING_SECONDS),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"job": {"()": "config.logging.JobIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [job=%(job_id)s] %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+            "filters": ["job"],
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery": {"level": env_str("JOURNEY_CELERY_LOG_LEVEL", "INFO")},
+    },
+}

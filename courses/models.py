@@ -1,0 +1,56 @@
+from django.conf import settings
+from django.db import models
+
+
+class Section(models.Model):
+    """One section of the chapter, imported from content/ by `loadcourse`."""
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    order = models.PositiveIntegerField()
+    objectives = models.JSONField(default=list, blank=True)
+    body_markdown = models.TextField()
+    body_html = models.TextField(editable=False, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("courses:section", args=[self.slug])
+
+
+class GlossaryTerm(models.Model):
+    slug = models.SlugField(unique=True)
+    term = models.CharField(max_length=120)
+    aliases = models.JSONField(default=list, blank=True, help_text="Surface forms that link to this term.")
+    short = models.CharField(max_length=240, help_text="One sentence, shown on hover.")
+    definition = models.TextField()
+    example = models.TextField(blank=True)
+    related = models.ManyToManyField("self", blank=True, symmetrical=False)
+    section = models.ForeignKey(Section, null=True, blank=True, on_delete=models.SET_NULL, related_name="terms")
+
+    class Meta:
+        ordering = ["term"]
+
+    def __str__(self):
+        return self.term
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("courses:term", args=[self.slug])
+
+
+class ReadingProgress(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reading")
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="reading")
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "section"], name="one_read_mark_per_section")]

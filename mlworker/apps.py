@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MlworkerConfig(AppConfig):
+    name = "mlworker"
+    verbose_name = "Experiments"

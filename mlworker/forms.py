@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+
+from mlworker import assets
+from mlworker.services import JobSettings
+
+# The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
+CHAPTER_DEFAULTS = {
+    "dataset": "silhouettes-catdog",
+    "arch": "efficientnet_lite0",
+    "pretrained": True,
+    "epochs": 1,
+    "image_size": 224,
+    "valid_pct": 0.2,
+    "seed": 42,
+    "batch_size": 64,
+}
+QUICK_PRESET = {**CHAPTER_DEFAULTS, "image_size": 64, "batch_size": 32}
+
+
+class OptionSelect(forms.Select):
+    """A select whose unavailable options are disabled and say why."""
+
+    def __init__(self, *args, unavailable: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unavailable = unavailable or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.unavailable:
+            option["attrs"]["disabled"] = True
+            option["label"] = f"{label} (not available here)"
+        return option
+
+
+class JobForm(forms.Form):
+    dataset = forms.ChoiceField(label="Data set")
+    arch = forms.ChoiceField(label="Architecture")
+    pretrained = forms.BooleanField(
+        label="Start from pretrained ImageNet weights", required=False, initial=True,
+        help_text="Turn this off to train from random weights and see what pretraining buys.",
+    )  # fmt: skip
+    epochs = forms.IntegerField(label="Epochs (fine_tune)", min_value=1, initial=1)
+    image_size = forms.IntegerField(
+        label="Image size (pixels)", min_value=32, initial=224,
+        help_text="The chapter uses Resize(224). Smaller is faster, larger can be more accurate.",
+    )  # fmt: skip
+    valid_pct = forms.FloatField(label="Validation share (valid_pct)", min_value=0.05, max_value=0.5, initial=0.2)
+    seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**31 - 1, initial=42)
+    batch_size = forms.IntegerField(label="Batch size", min_value=2, initial=64)
+    learning_rate = forms.FloatField(
+        label="Learning rate", required=False, min_value=1e-6, max_value=1.0,
+        help_text="Leave empty for fastai's default (0.002), or let the finder choose.",
+    )  # fmt: skip
+    lr_find = forms.BooleanField(
+        label="Run the learning-rate finder first", required=False,
+        help_text="fastai's lr_find tries rising rates and suggests one; its plot appears with the results.",
+    )  # fmt: skip
+    per_class = forms.IntegerField(
+        label="Images per class", required=False, min_value=5,
+        help_text="Leave empty to use every image. A small number makes a quick, rough run.",
+    )  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dataset_options = assets.dataset_options()
+        self.arch_options = assets.arch_options()
+        self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options]
+        self.fields["dataset"].widget = OptionSelect(
+            choices=self.fields["dataset"].choices,
+            unavailable={o.key: o.reason for o in self.dataset_options if not o.available},
+        )
+        self.fields["arch"].choices = [(o.key, o.label) for o in self.arch_options]
+        limits = {
+            "epochs": settings.JOURNEY_MAX_EPOCHS,
+            "image_size": settings.JOURNEY_MAX_IMAGE_SIZE,
+            "batch_size": settings.JOURNEY_MAX_BATCH_SIZE,
+        }
+        for name, limit in limits.items():
+            # Limits are settings, read per request, so that operators can change them.
+            field = self.fields[name]
+            field.max_value = limit
+            field.validators.append(MaxValueValidator(limit))
+            field.widget.attrs["max"] = limit
+            field.help_text = f"{field.help_text} At most {limit} here.".strip()
+
+    @property
+    def unavailable(self):
+        return [o for o in self.dataset_options + self.arch_options if not o.available]
+
+    def clean_dataset(self):
+        key = self.cleaned_data["dataset"]
+        ok, reason = assets.dataset_available(key)
+        if not ok:
+            raise forms.ValidationError(f"This data set is not available on this server: {reason}")
+        return key
+
+    def clean(self):
+        data = super().clean()
+        arch, pretrained = data.get("arch"), data.get("pretrained")
+        if arch:
+            ok, reason = assets.arch_available(arch, bool(pretrained))
+            if not ok:
+                self.add_error(
+                    "arch", f"Pretrained weights for this architecture are not on this server: {reason} "
+                    "You can untick 'pretrained' to train it from scratch."
+                )  # fmt: skip
+        if data.get("lr_find") and data.get("learning_rate"):
+            self.add_error("learning_rate", "Choose either a learning rate or the finder, not both.")
+        return data
+
+    def job_settings(self) -> JobSettings:
+        d = self.cleaned_data
+        return JobSettings(
+            dataset=d["dataset"], arch=d["arch"], pretrained=bool(d["pretrained"]), epochs=d["epochs"],
+            image_size=d["image_size"], valid_pct=d["valid_pct"], seed=d["seed"], batch_size=d["batch_size"],
+            learning_rate=d.get("learning_rate"), lr_find=bool(d.get("lr_find")), per_class=d.get("per_class"),
+        )  # fmt: skip

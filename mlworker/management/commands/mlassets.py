@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from mlworker import assets
+
+
+class Command(BaseCommand):
+    help = "List the data sets and pretrained weights this machine can use, and where Journey looks for them."
+
+    def handle(self, *args, **options):
+        self.stdout.write("Where Journey looks:")
+        self.stdout.write(f"  torch weights (TORCH_HOME):   {assets.torch_checkpoints_dir()}")
+        self.stdout.write(f"  fastai data (FASTAI_HOME):    {assets.fastai_data_dir()}")
+        self.stdout.write(f"  fastai archives:              {assets.fastai_archive_dir()}")
+        self.stdout.write(f"  prepared images (JOURNEY_DATA_DIR): {settings.JOURNEY_DATA_DIR}")
+        self.stdout.write(f"  downloads allowed ({assets.ALLOW_DOWNLOADS_ENV}): {assets.downloads_allowed()}")
+        for title, options in (("Data sets", assets.dataset_options()), ("Pretrained weights", assets.arch_options())):
+            self.stdout.write(f"\n{title}:")
+            for o in options:
+                mark = "available" if o.available else "missing"
+                self.stdout.write(f"  [{mark:>9}] {o.key:<20} {o.label}")
+                if o.reason:
+                    self.stdout.write(f"              {o.reason}")

@@ -1,0 +1,107 @@
+from django.conf import settings
+from django.db import models
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+
+
+class TrainingJob(models.Model):
+    """One fine-tuning run. The database row, not the broker message, is the truth."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_jobs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # What the student asked for: the chapter's knobs.
+    dataset = models.CharField(max_length=40)
+    arch = models.CharField(max_length=40)
+    pretrained = models.BooleanField(default=True)
+    epochs = models.PositiveSmallIntegerField()
+    image_size = models.PositiveSmallIntegerField()
+    valid_pct = models.FloatField()
+    seed = models.IntegerField()
+    batch_size = models.PositiveSmallIntegerField()
+    learning_rate = models.FloatField(null=True, blank=True)
+    lr_find = models.BooleanField(default=False)
+    per_class = models.PositiveIntegerField(null=True, blank=True, help_text="Limit images per class (tiny runs).")
+
+    # Life cycle.
+    state = models.CharField(max_length=12, choices=JobState.choices, default=JobState.QUEUED)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    run_token = models.CharField(max_length=32, blank=True, help_text="Which claim owns the running job.")
+    worker = models.CharField(max_length=200, blank=True)
+    device = models.CharField(max_length=200, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    error_message = models.TextField(blank=True, help_text="Shown to the student: what went wrong and what to do.")
+
+    # Live progress, written by the training callback a few times a second at most.
+    phase = models.CharField(max_length=20, blank=True)
+    epoch = models.PositiveSmallIntegerField(default=0)
+    total_epochs = models.PositiveSmallIntegerField(default=0)
+    batch = models.PositiveIntegerField(default=0)
+    n_batches = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    train_losses = models.JSONField(default=list, blank=True)
+
+    # Results.
+    error_rate = models.FloatField(null=True, blank=True)
+    accuracy = models.FloatField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    classes = models.JSONField(default=list, blank=True)
+    confusion = models.JSONField(default=list, blank=True)
+    top_losses = models.JSONField(default=list, blank=True)
+    lr_find_result = models.JSONField(null=True, blank=True)
+    n_train = models.PositiveIntegerField(null=True, blank=True)
+    n_valid = models.PositiveIntegerField(null=True, blank=True)
+    model_file = models.CharField(max_length=300, blank=True, help_text="Exported learner in file storage.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "created_at"]),
+            models.Index(fields=["owner", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"Job {self.pk} ({self.state})"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("mlworker:job", args=[self.pk])
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def is_cat_dog(self) -> bool:
+        return self.dataset in {"pets", "silhouettes-catdog"}
+
+
+class JobEpoch(models.Model):
+    """One row of the table fastai prints: a finished epoch's losses and metrics."""
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="epoch_rows")
+    phase = models.CharField(max_length=20)
+    epoch = models.PositiveSmallIntegerField()
+    train_loss = models.FloatField()
+    valid_loss = models.FloatField()
+    error_rate = models.FloatField()
+    accuracy = models.FloatField()
+    seconds = models.FloatField()
+
+    class Meta:
+        ordering = ["job", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["job", "epoch"], name="one_row_per_job_epoch")]

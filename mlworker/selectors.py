@@ -1,0 +1,41 @@
+"""Reads of training jobs, always scoped to the user who asks."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from mlworker.models import JobState, TrainingJob
+
+LIST_FIELDS = (
+    "id", "owner_id", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
+    "batch_size", "error_rate", "seconds", "progress", "device",
+)  # fmt: skip
+
+
+def jobs_visible_to(user) -> QuerySet[TrainingJob]:
+    """The jobs a user may see: their own. (Instructors' class views build on this later.)"""
+    if not user.is_authenticated:
+        return TrainingJob.objects.none()
+    return TrainingJob.objects.filter(owner=user)
+
+
+def job_get(*, user, job_id: int) -> TrainingJob:
+    """One job of the user's, or 404: another student's job is as absent as a missing one."""
+    return get_object_or_404(jobs_visible_to(user), pk=job_id)
+
+
+def jobs_list(*, user) -> QuerySet[TrainingJob]:
+    return jobs_visible_to(user).only(*LIST_FIELDS)
+
+
+def job_active_count(*, user) -> int:
+    return TrainingJob.objects.filter(owner=user, state__in=[JobState.QUEUED, JobState.RUNNING]).count()
+
+
+def job_queue_position(*, job: TrainingJob) -> int | None:
+    """1 when the job is next in line; None once it is no longer waiting."""
+    if job.state != JobState.QUEUED:
+        return None
+    ahead = TrainingJob.objects.filter(state=JobState.QUEUED, created_at__lt=job.created_at).count()
+    return ahead + 1

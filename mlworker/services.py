@@ -1,0 +1,158 @@
+"""Writes for training jobs: submit, claim, cancel, finish, and housekeeping."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from mlworker.dispatch import job_dispatch
+from mlworker.models import JobState, TrainingJob
+
+log = logging.getLogger(__name__)
+
+# Messages a student reads on the job page: what happened and what to do about it.
+MSG_WORKER_LOST = (
+    "The worker running this job stopped before it finished, {attempts} times. This often means "
+    "the job needed more memory than the machine had: try a smaller image size or batch size."
+)
+MSG_TIME_LIMIT = (
+    "The job ran longer than the limit of {minutes} minutes and was stopped. "
+    "Try fewer epochs, a smaller image size or fewer images."
+)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    dataset: str
+    arch: str
+    pretrained: bool
+    epochs: int
+    image_size: int
+    valid_pct: float
+    seed: int
+    batch_size: int
+    learning_rate: float | None = None
+    lr_find: bool = False
+    per_class: int | None = None
+
+
+def job_submit(*, user, job_settings: JobSettings) -> TrainingJob:
+    """Save a queued job and queue its task once the row is committed.
+
+    The quota is checked under a lock on the student's row so that two quick submits
+    cannot both slip under it.
+    """
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        active = TrainingJob.objects.filter(owner=user, state__in=[JobState.QUEUED, JobState.RUNNING]).count()
+        limit = settings.JOURNEY_MAX_ACTIVE_JOBS
+        if active >= limit:
+            raise ValidationError(
+                f"You already have {active} experiment(s) waiting or running, the most allowed at once is "
+                f"{limit}. Wait for one to finish or cancel one.",
+                code="quota",
+            )
+        job = TrainingJob.objects.create(owner=user, **job_settings.__dict__)
+        transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    return job
+
+
+def job_claim(*, job_id: int, worker: str) -> str | None:
+    """Move a queued job to running; the run token when this call won, else None.
+
+    Exactly one claim can win: a redelivered or duplicate message finds nothing queued.
+    """
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic():
+        job = TrainingJob.objects.select_for_update().filter(pk=job_id).only("attempts", "state").first()
+        if job is None or job.state != JobState.QUEUED:
+            return None
+        won = TrainingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(
+            state=JobState.RUNNING,
+            run_token=token,
+            worker=worker,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=job.attempts + 1,
+            phase="starting",
+            progress=0.0,
+            error_message="",
+        )
+    return token if won == 1 else None
+
+
+def job_cancel(*, job: TrainingJob, by) -> TrainingJob:
+    """Cancel a queued job at once; ask a running one to stop at its next batch."""
+    if job.owner_id != by.pk and not by.is_staff:
+        raise PermissionError("Only the job's owner can cancel it.")
+    now = timezone.now()
+    if TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
+        state=JobState.CANCELLED, finished_at=now, cancel_requested=True
+    ):
+        log.info("job %s cancelled while queued", job.pk)
+    else:
+        TrainingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True)
+        log.info("job %s: cancel requested", job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def job_finish(*, job_id: int, token: str, state: str, **fields) -> bool:
+    """Write a running job's end; only the claim that owns it may."""
+    fields.setdefault("finished_at", timezone.now())
+    return (
+        TrainingJob.objects.filter(pk=job_id, state=JobState.RUNNING, run_token=token).update(state=state, **fields)
+        == 1
+    )
+
+
+def jobs_reap(*, now=None) -> list[int]:
+    """Running jobs whose heartbeat stopped: queue them again, or fail them after too many tries."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.JOURNEY_HEARTBEAT_TIMEOUT)
+    touched = []
+    stale = TrainingJob.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=stale_before)
+    for job in stale.only("id", "attempts", "heartbeat_at", "run_token", "cancel_requested"):
+        same_run = TrainingJob.objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token)
+        if job.cancel_requested:
+            done = same_run.update(state=JobState.CANCELLED, finished_at=now)
+        elif job.attempts < settings.JOURNEY_JOB_MAX_ATTEMPTS:
+            done = same_run.update(
+                state=JobState.QUEUED, run_token="", dispatched_at=None, phase="", progress=0.0, batch=0
+            )
+            if done:
+                job.epoch_rows.all().delete()
+                TrainingJob.objects.filter(pk=job.pk).update(train_losses=[])
+                log.warning("job %s: worker lost (heartbeat %s); queued again", job.pk, job.heartbeat_at)
+        else:
+            done = same_run.update(
+                state=JobState.FAILED,
+                finished_at=now,
+                error_message=MSG_WORKER_LOST.format(attempts=job.attempts),
+            )
+            log.warning("job %s: worker lost %s times; failed", job.pk, job.attempts)
+        if done:
+            touched.append(job.pk)
+    return touched
+
+
+def jobs_redispatch(*, now=None) -> list[int]:
+    """Queued jobs with no message known to be on the broker: queue them again."""
+    now = now or timezone.now()
+    old = now - timedelta(seconds=settings.JOURNEY_REDISPATCH_AFTER)
+    waiting = TrainingJob.objects.filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=old), state=JobState.QUEUED
+    )
+    return [
+        job_id for job_id in waiting.order_by("created_at").values_list("pk", flat=True) if job_dispatch(job_id=job_id)
+    ]

@@ -1,0 +1,144 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from mlworker import selectors, services
+from mlworker.forms import CHAPTER_DEFAULTS, QUICK_PRESET, JobForm
+from mlworker.models import JobState
+
+
+@login_required
+def jobs(request):
+    # django_session, auth_user, jobs page
+    return render(request, "mlworker/jobs.html", {"jobs": selectors.jobs_list(user=request.user)})
+
+
+@login_required
+def job_new(request):
+    if request.method == "POST":
+        form = JobForm(request.POST)
+        if form.is_valid():
+            try:
+                job = services.job_submit(user=request.user, job_settings=form.job_settings())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                job.refresh_from_db(fields=["dispatched_at"])
+                if job.dispatched_at is None:
+                    messages.warning(
+                        request,
+                        "The job queue is unavailable right now. Your experiment is saved and will start "
+                        "by itself as soon as the queue is back.",
+                    )
+                return redirect(job)
+    else:
+        initial = QUICK_PRESET if request.GET.get("preset") == "quick" else CHAPTER_DEFAULTS
+        form = JobForm(initial=initial)
+    active = selectors.job_active_count(user=request.user)
+    return render(request, "mlworker/job_new.html", {"form": form, "active": active})
+
+
+@login_required
+def job_detail(request, job_id):
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    return render(
+        request,
+        "mlworker/job_detail.html",
+        {
+            "job": job,
+            "epochs": job.epoch_rows.all(),
+            "position": selectors.job_queue_position(job=job),
+            "confusion_rows": list(zip(job.classes, job.confusion, strict=False)),
+        },
+    )
+
+
+def _status_payload(job) -> dict:
+    return {
+        "id": job.pk,
+        "state": job.state,
+        "live": job.is_live,
+        "phase": job.phase,
+        "epoch": job.epoch,
+        "total_epochs": job.total_epochs,
+        "batch": job.batch,
+        "n_batches": job.n_batches,
+        "progress": job.progress,
+        "queue_position": selectors.job_queue_position(job=job),
+        "cancel_requested": job.cancel_requested,
+        "device": job.device,
+        "error_message": job.error_message,
+        "error_rate": job.error_rate,
+        "train_losses": job.train_losses,
+        "epochs": [
+            {
+                "epoch": e.epoch,
+                "phase": e.phase,
+                "train_loss": e.train_loss,
+                "valid_loss": e.valid_loss,
+                "error_rate": e.error_rate,
+                "accuracy": e.accuracy,
+                "seconds": e.seconds,
+            }
+            for e in job.epoch_rows.all()
+        ],
+    }
+
+
+@login_required
+@require_GET
+@never_cache
+def job_status(request, job_id):
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    return JsonResponse(_status_payload(job))
+
+
+@login_required
+@require_POST
+def job_cancel(request, job_id):
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    job = services.job_cancel(job=job, by=request.user)
+    if job.state == JobState.CANCELLED:
+        messages.info(request, "The experiment was cancelled.")
+    elif job.cancel_requested and job.is_live:
+        messages.info(request, "Stopping the experiment at its next batch.")
+    return redirect(job)
+
+
+@login_required
+@require_GET
+def job_file(request, job_id, kind, index=0):
+    """Serve a job's stored files to its owner only (never through a public media URL)."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    if kind == "model" and job.model_file:
+        name, filename = job.model_file, f"journey-job-{job.pk}.pkl"
+    elif kind == "top-loss" and index < len(job.top_losses):
+        name, filename = job.top_losses[index]["image_path"], None
+    else:
+        raise Http404("No such file for this job.")
+    try:
+        fh = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is gone from storage.") from None
+    return FileResponse(fh, as_attachment=filename is not None, filename=filename or "")
+
+
+@login_required
+@require_GET
+def jobs_compare(request):
+    try:
+        a_id, b_id = int(request.GET["a"]), int(request.GET["b"])
+    except (KeyError, ValueError):
+        messages.error(request, "Pick two of your experiments to compare.")
+        return redirect("mlworker:jobs")
+    a = selectors.job_get(user=request.user, job_id=a_id)
+    b = selectors.job_get(user=request.user, job_id=b_id)
+    fields = ["dataset", "arch", "pretrained", "epochs", "image_size", "valid_pct", "seed", "batch_size",
+              "learning_rate", "lr_find", "per_class", "device"]  # fmt: skip
+    rows = [(f, getattr(a, f), getattr(b, f), getattr(a, f) != getattr(b, f)) for f in fields]
+    return render(request, "mlworker/compare.html", {"a": a, "b": b, "rows": rows})

@@ -1,0 +1,98 @@
+"""docker-compose.yml cannot run here, so prove it is well formed and points at what exists."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_it_has_every_production_service():
+    assert {"postgres", "redis", "web", "worker-gpu0", "worker-cpu", "beat"} <= set(SERVICES)
+
+
+def test_every_named_volume_is_declared():
+    declared = set(COMPOSE["volumes"])
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name} uses undeclared volume {source}"
+
+
+def test_web_and_workers_share_media_and_model_caches():
+    for name in ("web", "worker-gpu0", "worker-cpu"):
+        volumes = SERVICES[name]["volumes"]
+        assert "media:/var/lib/journey/media" in volumes and "model-cache:/cache" in volumes
+
+
+def test_the_gpu_worker_owns_one_gpu_with_concurrency_one():
+    gpu = SERVICES["worker-gpu0"]
+    command = gpu["command"]
+    assert command[command.index("-Q") + 1] == "gpu" and command[command.index("-c") + 1] == "1"
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert devices["driver"] == "nvidia" and devices["capabilities"] == ["gpu"]
+    assert gpu["environment"]["CUDA_VISIBLE_DEVICES"] == devices["device_ids"][0]
+
+
+def test_the_cpu_worker_takes_the_cpu_queue():
+    command = SERVICES["worker-cpu"]["command"]
+    assert command[command.index("-Q") + 1] == "cpu"
+
+
+def test_services_wait_for_healthy_dependencies():
+    for name in ("web", "worker-gpu0", "worker-cpu", "beat"):
+        depends = SERVICES[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["redis"]["condition"] == "service_healthy"
+    for name in ("postgres", "redis", "web"):
+        assert SERVICES[name]["healthcheck"]["test"]
+
+
+def test_web_healthcheck_uses_the_healthz_url():
+    from django.urls import resolve
+
+    url = SERVICES["web"]["healthcheck"]["test"][-1]
+    assert resolve(re.sub(r"^https?://[^/]+", "", url)).url_name == "healthz"
+
+
+@pytest.mark.parametrize("name", ["web", "migrate"])
+def test_commands_name_modules_and_manage_commands_that_exist(name):
+    from django.core.management import get_commands
+
+    command = SERVICES[name]["command"]
+    text = " ".join(command)
+    for module in re.findall(r"([\w.]+):application", text):
+        assert (REPO / (module.replace(".", "/") + ".py")).exists()
+    for managed in re.findall(r"manage\.py (\w+)", text):
+        assert managed in get_commands()
+
+
+def test_celery_commands_point_at_the_project_app():
+    for name, service in SERVICES.items():
+        command = service.get("command") or []
+        if command[:1] == ["celery"]:
+            assert command[1:3] == ["-A", "config"], name
+    assert Path(REPO / "config" / "celery_app.py").exists()
+
+
+def test_the_env_example_sets_what_production_requires():
+    example = dict(
+        line.split("=", 1)
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if "=" in line and line[0] != "#"
+    )
+    for key in ("JOURNEY_ENV", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "POSTGRES_PASSWORD"):
+        assert example.get(key), key
+    assert example["DATABASE_URL"].startswith("postgres://") and "@postgres:" in example["DATABASE_URL"]
+    assert example["CELERY_BROKER_URL"].startswith("redis://redis:")
+
+
+def test_the_dockerfile_installs_the_pinned_requirements():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "-r requirements.txt" in dockerfile and "--no-deps -r requirements-nodeps.txt" in dockerfile

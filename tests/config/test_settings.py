@@ -1,0 +1,78 @@
+"""Start-up configuration: clear one-line errors, and a production profile that refuses laptop defaults."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO
+
+PRODUCTION = {
+    "JOURNEY_ENV": "production",
+    "SECRET_KEY": "k" * 20 + "-a-long-random-production-secret-for-tests-" + "z" * 10,
+    "ALLOWED_HOSTS": "journey.example.org",
+    "DATABASE_URL": "postgres://journey@db.example.org:5432/journey",
+    "CELERY_BROKER_URL": "redis://redis.example.org:6379/0",
+}
+
+
+def manage(*args, **env):
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "JOURNEY_ENV")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("DATABASE_URL", "mysql://root@db/journey", "DATABASE_URL is malformed"),
+        ("DATABASE_URL", "postgres://", "DATABASE_URL is malformed"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL is malformed"),
+        ("CELERY_BROKER_URL", "redis://localhost:port/0", "CELERY_BROKER_URL is malformed"),
+        ("CELERY_BROKER_URL", "kafka://localhost", "CELERY_BROKER_URL is malformed"),
+        ("JOURNEY_MAX_EPOCHS", "ten", "JOURNEY_MAX_EPOCHS must be a whole number"),
+    ],
+)
+def test_a_malformed_setting_stops_start_up_with_one_line_naming_it(name, value, words):
+    result = manage("check", **{name: value})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_the_celery_worker_also_stops_with_one_line():
+    env = {**os.environ, "DATABASE_URL": "mysql://root@db/journey"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker"], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Journey cannot start: DATABASE_URL is malformed: scheme 'mysql' is not one of "
+        "postgres://USER@HOST:PORT/NAME or sqlite:///PATH"
+    ]
+
+
+@pytest.mark.parametrize(
+    "missing, error",
+    [("SECRET_KEY", "SECRET_KEY"), ("ALLOWED_HOSTS", "journey.E002"), ("DATABASE_URL", "journey.E003"),
+     ("CELERY_BROKER_URL", "journey.E004")],
+)  # fmt: skip
+def test_production_refuses_to_start_without_its_settings(missing, error):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert error in result.stderr
+
+
+def test_production_passes_the_deploy_checklist():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_the_embedded_defaults_need_no_setting_at_all():
+    result = manage("check")
+    assert result.returncode == 0, result.stderr

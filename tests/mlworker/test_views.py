@@ -1,0 +1,161 @@
+"""The experiment pages: the form, and who may see and touch which job."""
+
+import pytest
+from django.urls import reverse
+
+from mlworker.models import JobState, TrainingJob
+from mlworker.services import job_cancel, job_claim, job_submit
+
+pytestmark = pytest.mark.django_db
+
+FORM = {
+    "dataset": "silhouettes-catdog", "arch": "efficientnet_lite0", "pretrained": "on", "epochs": 1,
+    "image_size": 64, "valid_pct": 0.2, "seed": 42, "batch_size": 32,
+}  # fmt: skip
+
+
+@pytest.fixture
+def job(student, tiny_settings):
+    return job_submit(user=student, job_settings=tiny_settings)
+
+
+def job_urls(job):
+    return {
+        "detail": ("get", reverse("mlworker:job", args=[job.pk])),
+        "status": ("get", reverse("mlworker:status", args=[job.pk])),
+        "cancel": ("post", reverse("mlworker:cancel", args=[job.pk])),
+        "model": ("get", reverse("mlworker:model", args=[job.pk])),
+        "top_loss": ("get", reverse("mlworker:top_loss", args=[job.pk, 0])),
+        "compare": ("get", reverse("mlworker:compare") + f"?a={job.pk}&b={job.pk}"),
+    }
+
+
+@pytest.mark.parametrize("name", ["detail", "status", "cancel", "model", "top_loss", "compare"])
+@pytest.mark.parametrize("who", ["student2", "instructor", "outsider"])
+def test_other_users_get_404_for_a_students_job(client, request, job, name, who):
+    client.force_login(request.getfixturevalue(who))
+    method, url = job_urls(job)[name]
+    assert getattr(client, method)(url).status_code == 404
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED and not job.cancel_requested
+
+
+@pytest.mark.parametrize("name", ["detail", "status", "cancel", "model", "top_loss", "compare"])
+def test_anonymous_visitors_are_sent_to_log_in(client, job, name):
+    method, url = job_urls(job)[name]
+    response = getattr(client, method)(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_the_owner_sees_the_job_and_its_status(client, student, job):
+    client.force_login(student)
+    assert client.get(reverse("mlworker:job", args=[job.pk])).status_code == 200
+    status = client.get(reverse("mlworker:status", args=[job.pk])).json()
+    assert status["state"] == "queued" and status["queue_position"] == 1 and status["live"]
+
+
+def test_cancel_is_post_only(client, student, job):
+    client.force_login(student)
+    assert client.get(reverse("mlworker:cancel", args=[job.pk])).status_code == 405
+    assert client.post(reverse("mlworker:cancel", args=[job.pk])).status_code == 302
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+
+
+def test_the_jobs_list_shows_only_the_users_jobs(client, student, student2, tiny_settings, django_assert_num_queries):
+    mine = job_submit(user=student, job_settings=tiny_settings)
+    theirs = job_submit(user=student2, job_settings=tiny_settings)
+    client.force_login(student)
+    # django_session, auth_user, jobs page
+    with django_assert_num_queries(3):
+        page = client.get(reverse("mlworker:jobs")).content.decode()
+    assert f"#{mine.pk}<" in page and f"#{theirs.pk}<" not in page
+
+
+def test_the_form_starts_from_the_chapters_values(client, student):
+    client.force_login(student)
+    form = client.get(reverse("mlworker:new")).context["form"]
+    assert (form["valid_pct"].value(), form["seed"].value(), form["image_size"].value(), form["epochs"].value()) == (
+        0.2, 42, 224, 1,
+    )  # fmt: skip
+
+
+def test_the_form_disables_weights_that_are_not_here_and_says_why(client, student, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    client.force_login(student)
+    page = client.get(reverse("mlworker:new")).content.decode()
+    assert "mlassets" in page and str(tmp_path) in page
+    response = client.post(reverse("mlworker:new"), {**FORM, "arch": "resnet34"})
+    assert response.status_code == 200
+    assert "not on this server" in response.content.decode()
+    assert not TrainingJob.objects.exists()
+
+
+def test_resnet_from_scratch_needs_no_weights(
+    client, student, monkeypatch, tmp_path, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    client.force_login(student)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            reverse("mlworker:new"), {k: v for k, v in {**FORM, "arch": "resnet34"}.items() if k != "pretrained"}
+        )
+    assert response.status_code == 302
+    assert TrainingJob.objects.get().pretrained is False
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 0, "greater than or equal to 1"),
+        ("epochs", 99, "less than or equal to 10"),
+        ("image_size", 4096, "less than or equal to 320"),
+        ("valid_pct", 0.9, "less than or equal to 0.5"),
+        ("batch_size", "many", "Enter a whole number"),
+    ],
+)
+def test_the_form_says_what_is_wrong(client, student, field, value, message):
+    client.force_login(student)
+    response = client.post(reverse("mlworker:new"), {**FORM, field: value})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not TrainingJob.objects.exists()
+
+
+def test_the_form_says_when_the_quota_is_reached(client, student, tiny_settings, settings):
+    settings.JOURNEY_MAX_ACTIVE_JOBS = 1
+    job_submit(user=student, job_settings=tiny_settings)
+    client.force_login(student)
+    response = client.post(reverse("mlworker:new"), FORM)
+    assert response.status_code == 200
+    assert "the most allowed at once is 1" in response.content.decode()
+    assert TrainingJob.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # so that on_commit runs when the view's transaction commits
+@pytest.mark.parametrize("broker_up", [True, False])
+def test_submitting_says_when_the_queue_is_unavailable_and_keeps_the_job(client, student, broker_url, broker_up):
+    from tests.support import use_broker
+
+    client.force_login(student)
+    use_broker(broker_url if broker_up else "redis://127.0.0.1:1/0")
+    try:
+        response = client.post(reverse("mlworker:new"), FORM, follow=True)
+    finally:
+        use_broker(broker_url)
+    job = TrainingJob.objects.get()
+    # With the broker up, a worker from another test may already have claimed it.
+    assert job.state in ((JobState.QUEUED, JobState.RUNNING) if broker_up else (JobState.QUEUED,))
+    assert (job.dispatched_at is not None) is broker_up
+    assert ("queue is unavailable right now" in response.content.decode()) is not broker_up
+    job_cancel(job=job, by=student)
+
+
+def test_the_job_page_shows_a_failure_in_the_students_words(client, student, job):
+    token = job_claim(job_id=job.pk, worker="w")
+    TrainingJob.objects.filter(pk=job.pk).update(
+        state=JobState.FAILED, run_token=token, error_message="The GPU ran out of memory. Lower the batch size."
+    )
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert "This experiment failed." in page and "Lower the batch size." in page
