@@ -138,6 +138,6 @@ def tiny_settings():
     from mlworker.services import JobSettings
 
     return JobSettings(
-        dataset="silhouettes-catdog", arch="efficientnet_lite0", pretrained=True, epochs=1, image_size=32,
+        dataset="silhouettes-catdog", arch="efficientnet_lite0", pretrained=True, epochs=1, image_size=64,
         valid_pct=0.25, seed=42, batch_size=8, per_class=12,
     )  # fmt: skip

@@ -26,7 +26,7 @@ def test_a_student_trains_the_chapter_model_on_the_embedded_defaults(celery_work
             "arch": "efficientnet_lite0",
             "pretrained": "on",
             "epochs": 1,
-            "image_size": 32,
+            "image_size": 64,
             "valid_pct": 0.25,
             "seed": 42,
             "batch_size": 8,
