@@ -1,0 +1,69 @@
+"""The chapter's experiment as a plain script, without Journey: the baseline for bench/jobs.py.
+
+Same data files (prepared by mlworker.datasets), same architecture builder, same fastai calls,
+same outputs (metrics, confusion matrix, top losses, export). Prints one JSON line.
+
+    python bench/plain_chapter.py --image-size 64 --data-root var/bench/data
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+START = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--dataset", default="silhouettes-catdog")
+    p.add_argument("--arch", default="efficientnet_lite0")
+    p.add_argument("--no-pretrained", action="store_true")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--per-class", type=int, default=None)
+    p.add_argument("--data-root", type=Path, required=True)
+    args = p.parse_args()
+
+    from fastai.vision.all import (
+        ClassificationInterpretation,
+        ImageDataLoaders,
+        Resize,
+        accuracy,
+        error_rate,
+        get_image_files,
+        set_seed,
+        vision_learner,
+    )
+
+    from mlworker.archs import get_arch
+    from mlworker.datasets import prepare_dataset
+    from mlworker.labels import is_cat
+
+    set_seed(42, reproducible=True)
+    data = prepare_dataset(args.dataset, args.data_root, per_class=args.per_class)
+    dls = ImageDataLoaders.from_name_func(
+        data.path, get_image_files(data.path), valid_pct=0.2, seed=42, label_func=is_cat,
+        item_tfms=Resize(args.image_size), bs=args.batch_size, num_workers=0,
+    )  # fmt: skip
+    learn = vision_learner(
+        dls, get_arch(args.arch, not args.no_pretrained), metrics=[error_rate, accuracy],
+        pretrained=not args.no_pretrained,
+    )  # fmt: skip
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(args.epochs)
+        interp = ClassificationInterpretation.from_learner(learn)
+        interp.confusion_matrix()
+        interp.top_losses(9)
+    with tempfile.TemporaryDirectory() as tmp:
+        learn.export(Path(tmp) / "model.pkl")
+    err = float(learn.recorder.final_record[2])
+    print(json.dumps({"error_rate": err, "seconds": time.perf_counter() - START}))
+
+
+if __name__ == "__main__":
+    main()
