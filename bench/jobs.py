@@ -119,6 +119,9 @@ def dispatch(samples):
             job_cancel(job=TrainingJob.objects.get(pk=job_id), by=user)
             live = TrainingJob.objects.filter(pk=job_id, state__in=[JobState.QUEUED, JobState.RUNNING])
             wait_for(lambda q=live: not q.exists(), timeout=120, interval=0.05, what="stop")
+            # Let the stopped job's process exit and the worker go idle: this measures a warm,
+            # idle worker, not one still tearing down the previous job.
+            time.sleep(3)
         ms = [x * 1000 for x in latencies]
         print(f"broker {app.conf.broker_url.split('://')[0]}: submit -> running, {samples} samples: "
               f"p50 {percentile(ms, 0.5):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms")  # fmt: skip

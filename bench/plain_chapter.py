@@ -61,7 +61,8 @@ def main():
         interp.top_losses(9)
     with tempfile.TemporaryDirectory() as tmp:
         learn.export(Path(tmp) / "model.pkl")
-    err = float(learn.recorder.final_record[2])
+    names = [n for n in learn.recorder.metric_names[1:] if n != "time"]
+    err = float(dict(zip(names, learn.recorder.values[-1], strict=False))["error_rate"])
     print(json.dumps({"error_rate": err, "seconds": time.perf_counter() - START}))
 
 

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import base64
+import io
+from functools import lru_cache
+
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
@@ -119,3 +123,30 @@ class JobForm(forms.Form):
             image_size=d["image_size"], valid_pct=d["valid_pct"], seed=d["seed"], batch_size=d["batch_size"],
             learning_rate=d.get("learning_rate"), lr_find=bool(d.get("lr_find")), per_class=d.get("per_class"),
         )  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def dataset_cards() -> tuple[dict, ...]:
+    """Size, classes and a few sample images (as data URIs) of each data set, for the form.
+
+    Computed once per web process: the silhouettes are read from the package's pickle.
+    """
+    from mlworker import datasets
+
+    cards = []
+    for option in assets.dataset_options():
+        summary = datasets.dataset_summary(option.key)
+        samples = []
+        if option.available:
+            try:
+                samples = [(label, _png_data_uri(image)) for label, image in datasets.sample_images(option.key, n=6)]
+            except assets.AssetMissing:
+                samples = []
+        cards.append({**summary, "samples": samples})
+    return tuple(cards)
+
+
+def _png_data_uri(image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -35,7 +35,14 @@ def _die_with_parent():  # pragma: no cover - runs in the child between fork and
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-@shared_task(name="mlworker.tasks.train", bind=True, acks_late=True)
+@shared_task(
+    name="mlworker.tasks.train",
+    bind=True,
+    acks_late=True,
+    # Above the runner's own limit, so that the runner's limit (with its message) fires first.
+    time_limit=settings.JOURNEY_MAX_JOB_SECONDS + 300,
+    soft_time_limit=settings.JOURNEY_MAX_JOB_SECONDS + 240,
+)
 def train(self, job_id: int) -> None:
     with job_context(job_id):
         token = job_claim(job_id=job_id, worker=self.request.hostname or "worker")
@@ -68,7 +75,7 @@ def train(self, job_id: int) -> None:
                 log.warning("training process exited with %s", code)
 
 
-@shared_task(name="mlworker.tasks.housekeeping")
+@shared_task(name="mlworker.tasks.housekeeping", time_limit=120, soft_time_limit=90)
 def housekeeping() -> dict:
     """Runs every few seconds from beat: recover jobs of dead workers, re-send unsent jobs."""
     reaped = jobs_reap()

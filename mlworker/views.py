@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from mlworker import selectors, services
-from mlworker.forms import CHAPTER_DEFAULTS, QUICK_PRESET, JobForm
+from mlworker.forms import CHAPTER_DEFAULTS, QUICK_PRESET, JobForm, dataset_cards
 from mlworker.models import JobState
 
 
@@ -40,7 +40,7 @@ def job_new(request):
         initial = QUICK_PRESET if request.GET.get("preset") == "quick" else CHAPTER_DEFAULTS
         form = JobForm(initial=initial)
     active = selectors.job_active_count(user=request.user)
-    return render(request, "mlworker/job_new.html", {"form": form, "active": active})
+    return render(request, "mlworker/job_new.html", {"form": form, "active": active, "datasets": dataset_cards()})
 
 
 @login_required

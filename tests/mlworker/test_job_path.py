@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 from django.core.files.storage import default_storage
+from django.urls import reverse
 
 from mlworker.dispatch import job_dispatch
 from mlworker.models import JobState, TrainingJob
-from mlworker.services import job_cancel, job_submit, jobs_redispatch
+from mlworker.services import job_submit, jobs_redispatch
 from tests.support import WorkerProcess, use_broker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -64,11 +65,21 @@ def test_a_redelivered_message_does_not_run_the_job_twice(celery_worker, student
     assert job.epoch_rows.count() == 2
 
 
-def test_a_running_job_stops_when_cancelled(celery_worker, student, tiny_settings):
+def test_the_page_shows_live_progress_and_a_running_job_stops_when_cancelled(
+    celery_worker, client, student, tiny_settings
+):
     long_run = replace(tiny_settings, epochs=8, per_class=40, batch_size=4)
     job = job_submit(user=student, job_settings=long_run)
     wait_for(lambda: TrainingJob.objects.get(pk=job.pk).batch > 0, what="the first batches")
-    job_cancel(job=job, by=student)
+
+    client.force_login(student)
+    status = client.get(reverse("mlworker:status", args=[job.pk])).json()
+    assert status["state"] == "running" and status["live"]
+    assert status["phase"] in ("head", "whole") and status["total_epochs"] == long_run.epochs + 1
+    assert 0 < status["progress"] < 1 and status["batch"] >= 1 and status["n_batches"] >= status["batch"]
+
+    response = client.post(reverse("mlworker:cancel", args=[job.pk]))
+    assert response.status_code == 302
     assert _wait_done(job.pk, timeout=60) == JobState.CANCELLED
     job.refresh_from_db()
     assert job.epoch_rows.count() < long_run.epochs + 1
