@@ -150,3 +150,33 @@ def _png_data_uri(image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field; each is checked as an image by the service, not here."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        kwargs.setdefault("allow_empty_file", True)  # an empty file gets the service's clear message
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        if not files:
+            raise forms.ValidationError("Choose an image to send to your model.")
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class PredictForm(forms.Form):
+    images = MultipleFileField(
+        label="Images",
+        help_text="One image, or several at once for a table of predictions (JPEG, PNG, GIF, WebP, BMP, TIFF).",
+    )
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)

@@ -18,6 +18,7 @@ class TrainingJob(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_jobs")
     created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=100, blank=True, help_text="The student's name for the trained model.")
 
     # What the student asked for: the chapter's knobs.
     dataset = models.CharField(max_length=40)
@@ -82,6 +83,10 @@ class TrainingJob(models.Model):
         return reverse("mlworker:job", args=[self.pk])
 
     @property
+    def display_name(self) -> str:
+        return self.name or f"Experiment #{self.pk}"
+
+    @property
     def is_live(self) -> bool:
         return self.state in LIVE_STATES
 
@@ -105,3 +110,57 @@ class JobEpoch(models.Model):
     class Meta:
         ordering = ["job", "epoch"]
         constraints = [models.UniqueConstraint(fields=["job", "epoch"], name="one_row_per_job_epoch")]
+
+
+class PredictionState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Prediction(models.Model):
+    """One image sent to a trained model: the chapter's `learn.predict(img)`."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="predictions")
+    batch = models.UUIDField(null=True, blank=True, db_index=True, help_text="Set when sent with other images.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    source_name = models.CharField(max_length=255, help_text="The uploaded file's name, as the student knows it.")
+    image = models.CharField(max_length=300, help_text="The checked, re-encoded image in file storage.")
+    thumbnail = models.CharField(max_length=300)
+    state = models.CharField(max_length=12, choices=PredictionState.choices, default=PredictionState.QUEUED)
+    label = models.CharField(max_length=100, blank=True)
+    classes = models.JSONField(default=list, blank=True)
+    probabilities = models.JSONField(default=list, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    cache_hit = models.BooleanField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Prediction {self.pk} with job {self.job_id}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("mlworker:prediction", args=[self.pk])
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in (PredictionState.QUEUED, PredictionState.RUNNING)
+
+    @property
+    def rows(self):
+        """(class, probability) pairs, most likely first."""
+        return sorted(zip(self.classes, self.probabilities, strict=False), key=lambda r: -r[1])
+
+    @property
+    def cat_probability(self) -> float | None:
+        """For the cat/dog models, the chapter's `probs[1]`: the probability of 'True' (a cat)."""
+        if self.classes == ["False", "True"] and len(self.probabilities) == 2:
+            return self.probabilities[1]
+        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from mlworker.models import JobState, TrainingJob
+from mlworker.models import JobState, Prediction, TrainingJob
 
 LIST_FIELDS = (
     "id", "owner_id", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
@@ -39,3 +39,27 @@ def job_queue_position(*, job: TrainingJob) -> int | None:
         return None
     ahead = TrainingJob.objects.filter(state=JobState.QUEUED, created_at__lt=job.created_at).count()
     return ahead + 1
+
+
+def model_get(*, user, job_id: int) -> TrainingJob:
+    """A trained model of the user's: a succeeded job whose exported file is kept; else 404."""
+    return get_object_or_404(jobs_visible_to(user).exclude(model_file=""), pk=job_id, state=JobState.SUCCEEDED)
+
+
+def models_list(*, user) -> QuerySet[TrainingJob]:
+    return jobs_visible_to(user).filter(state=JobState.SUCCEEDED).exclude(model_file="").only(*LIST_FIELDS, "name")
+
+
+def predictions_visible_to(user) -> QuerySet[Prediction]:
+    if not user.is_authenticated:
+        return Prediction.objects.none()
+    return Prediction.objects.filter(owner=user)
+
+
+def prediction_get(*, user, prediction_id: int) -> Prediction:
+    return get_object_or_404(predictions_visible_to(user).select_related("job"), pk=prediction_id)
+
+
+def predictions_for(*, user, job: TrainingJob, batch=None) -> QuerySet[Prediction]:
+    qs = predictions_visible_to(user).filter(job=job)
+    return qs.filter(batch=batch) if batch else qs

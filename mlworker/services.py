@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mlworker.dispatch import job_dispatch
-from mlworker.models import JobState, TrainingJob
+from mlworker.models import JobState, Prediction, PredictionState, TrainingJob
 
 log = logging.getLogger(__name__)
 
@@ -156,3 +156,113 @@ def jobs_redispatch(*, now=None) -> list[int]:
     return [
         job_id for job_id in waiting.order_by("created_at").values_list("pk", flat=True) if job_dispatch(job_id=job_id)
     ]
+
+
+# ---------------------------------------------------------------- predictions and models
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+def _store_image(image, prefix: str) -> tuple[str, str]:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from mlworker.images import thumbnail_png, to_png_bytes
+
+    key = uuid.uuid4().hex
+    stored = default_storage.save(f"{prefix}/{key}.png", ContentFile(to_png_bytes(image)))
+    thumb = default_storage.save(f"{prefix}/{key}-thumb.png", ContentFile(thumbnail_png(image)))
+    return stored, thumb
+
+
+def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple[list[Prediction], list[str]]:
+    """Check each upload, store the good ones re-encoded, queue a prediction for each.
+
+    Returns the predictions and one message per refused file; a bad file never stops the others.
+    """
+    from mlworker.images import ImageRejected, open_upload
+
+    if job.owner_id != user.pk or not job.model_file:
+        raise PermissionError("Only the owner of a trained model can ask it for predictions.")
+    limit = settings.JOURNEY_MAX_BATCH_IMAGES
+    if len(uploads) > limit:
+        raise ValidationError(f"Send at most {limit} images at once; you sent {len(uploads)}.", code="batch")
+    batch = uuid.uuid4() if len(uploads) > 1 else None
+    accepted, refused = [], []
+    for upload in uploads:
+        try:
+            image = open_upload(upload.data, name=upload.name)
+        except ImageRejected as exc:
+            refused.append(str(exc))
+            continue
+        stored, thumb = _store_image(image, f"predictions/{job.pk}")
+        accepted.append(
+            Prediction(owner=user, job=job, batch=batch, source_name=upload.name[:255], image=stored, thumbnail=thumb)
+        )
+    with transaction.atomic():
+        created = Prediction.objects.bulk_create(accepted)
+        for prediction in created:
+            transaction.on_commit(lambda pk=prediction.pk: prediction_dispatch(prediction_id=pk))
+    return created, refused
+
+
+def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Prediction:
+    """Ask the model about one of its own validation images (those it found hardest)."""
+    from django.core.files.storage import default_storage
+
+    from mlworker.images import open_upload
+
+    if job.owner_id != user.pk or not job.model_file or not 0 <= index < len(job.top_losses):
+        raise PermissionError("No such validation image for this model.")
+    item = job.top_losses[index]
+    with default_storage.open(item["image_path"], "rb") as fh:
+        image = open_upload(fh.read(), name="the validation image")
+    stored, thumb = _store_image(image, f"predictions/{job.pk}")
+    name = f"validation image {index + 1} (actually {item['actual']})"
+    with transaction.atomic():
+        prediction = Prediction.objects.create(owner=user, job=job, source_name=name, image=stored, thumbnail=thumb)
+        transaction.on_commit(lambda: prediction_dispatch(prediction_id=prediction.pk))
+    return prediction
+
+
+def prediction_dispatch(*, prediction_id: int) -> bool:
+    from mlworker.tasks import predict
+
+    try:
+        predict.apply_async(args=[prediction_id], retry=False)
+    except Exception as exc:
+        log.warning("could not queue prediction %s: %s", prediction_id, exc)
+        Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
+            state=PredictionState.FAILED,
+            finished_at=timezone.now(),
+            error_message="The prediction queue is unavailable right now. Try again in a minute.",
+        )
+        return False
+    return True
+
+
+def model_rename(*, job: TrainingJob, by, name: str) -> TrainingJob:
+    if job.owner_id != by.pk:
+        raise PermissionError("Only the model's owner can rename it.")
+    job.name = name.strip()[:100]
+    job.save(update_fields=["name"])
+    return job
+
+
+def model_delete(*, job: TrainingJob, by) -> None:
+    """Remove the exported model and its images from storage; the experiment's record stays."""
+    from django.core.files.storage import default_storage
+
+    if job.owner_id != by.pk:
+        raise PermissionError("Only the model's owner can delete it.")
+    names = [job.model_file] + [t["image_path"] for t in job.top_losses]
+    for prediction in job.predictions.all():
+        names += [prediction.image, prediction.thumbnail]
+    for name in filter(None, names):
+        default_storage.delete(name)
+    job.predictions.all().delete()
+    TrainingJob.objects.filter(pk=job.pk).update(model_file="", top_losses=[])

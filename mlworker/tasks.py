@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
@@ -83,3 +86,86 @@ def housekeeping() -> dict:
     if reaped or sent:
         log.info("housekeeping: reaped %s, dispatched %s", reaped, sent)
     return {"reaped": reaped, "dispatched": sent}
+
+
+_learners = None
+
+
+def learner_cache():
+    """This worker process's cache of loaded learners (one per process, built on first use)."""
+    global _learners
+    if _learners is None:
+        from mlworker.predicting import LearnerCache
+
+        _learners = LearnerCache(
+            max_models=settings.JOURNEY_PREDICT_CACHE_MODELS, max_bytes=settings.JOURNEY_PREDICT_CACHE_MB * 2**20
+        )
+    return _learners
+
+
+def _local_model(job) -> Path:
+    """The job's exported model as a local file, copied once from shared storage."""
+    from django.core.files.storage import default_storage
+
+    folder = Path(settings.JOURNEY_WORK_DIR) / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    local = folder / f"job-{job.pk}-{Path(job.model_file).stem}.pkl"
+    if not local.exists():
+        tmp = local.with_suffix(f".{os.getpid()}.part")
+        with default_storage.open(job.model_file, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.replace(local)
+    return local
+
+
+@shared_task(name="mlworker.tasks.predict", acks_late=True, time_limit=300, soft_time_limit=240)
+def predict(prediction_id: int) -> None:
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+    from PIL import Image
+
+    from mlworker.models import Prediction, PredictionState
+    from mlworker.predicting import predict as run_predict
+
+    claimed = Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
+        state=PredictionState.RUNNING
+    )
+    if not claimed:
+        return
+    prediction = Prediction.objects.select_related("job").get(pk=prediction_id)
+    job = prediction.job
+    with job_context(job.pk):
+        fail = Prediction.objects.filter(pk=prediction_id, state=PredictionState.RUNNING)
+        if not job.model_file or not default_storage.exists(job.model_file):
+            fail.update(
+                state=PredictionState.FAILED,
+                finished_at=timezone.now(),
+                error_message="This model's file is gone from storage, so it cannot predict. Train it again.",
+            )
+            log.warning("prediction %s: model file %r missing", prediction_id, job.model_file)
+            return
+        try:
+            learn, hit = learner_cache().get(f"{job.pk}:{job.model_file}", _local_model(job))
+            with default_storage.open(prediction.image, "rb") as fh:
+                image = Image.open(fh)
+                image.load()
+            result = run_predict(learn, image, cache_hit=hit)
+        except Exception:
+            log.exception("prediction %s failed", prediction_id)
+            fail.update(
+                state=PredictionState.FAILED,
+                finished_at=timezone.now(),
+                error_message="The model could not make this prediction. Try again; if it fails again, "
+                f"tell your instructor the prediction number ({prediction_id}).",
+            )
+            return
+        fail.update(
+            state=PredictionState.SUCCEEDED,
+            label=result.label,
+            classes=result.classes,
+            probabilities=result.probabilities,
+            seconds=result.seconds,
+            cache_hit=result.cache_hit,
+            finished_at=timezone.now(),
+        )
+        log.info("prediction %s: %s in %.3f s (cache %s)", prediction_id, result.label, result.seconds, hit)

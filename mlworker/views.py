@@ -1,14 +1,17 @@
+import csv
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from mlworker import selectors, services
-from mlworker.forms import CHAPTER_DEFAULTS, QUICK_PRESET, JobForm, dataset_cards
+from mlworker.forms import CHAPTER_DEFAULTS, QUICK_PRESET, JobForm, PredictForm, RenameForm, dataset_cards
 from mlworker.models import JobState
 
 
@@ -54,6 +57,8 @@ def job_detail(request, job_id):
             "epochs": job.epoch_rows.all(),
             "position": selectors.job_queue_position(job=job),
             "confusion_rows": list(zip(job.classes, job.confusion, strict=False)),
+            "predictions": job.predictions.all()[:20] if job.model_file else [],
+            "predict_form": PredictForm(),
         },
     )
 
@@ -142,3 +147,113 @@ def jobs_compare(request):
               "learning_rate", "lr_find", "per_class", "device"]  # fmt: skip
     rows = [(f, getattr(a, f), getattr(b, f), getattr(a, f) != getattr(b, f)) for f in fields]
     return render(request, "mlworker/compare.html", {"a": a, "b": b, "rows": rows})
+
+
+# ---------------------------------------------------------------- predictions and the model gallery
+
+
+@login_required
+@require_POST
+def predict(request, job_id):
+    job = selectors.model_get(user=request.user, job_id=job_id)
+    if "validation" in request.POST:
+        try:
+            index = int(request.POST["validation"])
+            prediction = services.prediction_from_validation(user=request.user, job=job, index=index)
+        except (ValueError, PermissionError):
+            raise Http404("No such validation image.") from None
+        return redirect(prediction)
+    form = PredictForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("images", []):
+            messages.error(request, error)
+        return redirect(job)
+    uploads = [services.Upload(name=f.name, data=f.read()) for f in form.cleaned_data["images"]]
+    try:
+        created, refused = services.prediction_submit(user=request.user, job=job, uploads=uploads)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect(job)
+    for message in refused:
+        messages.error(request, message)
+    if not created:
+        return redirect(job)
+    if len(created) == 1:
+        return redirect(created[0])
+    return redirect(reverse("mlworker:batch", args=[job.pk, created[0].batch]))
+
+
+@login_required
+def prediction_detail(request, prediction_id):
+    prediction = selectors.prediction_get(user=request.user, prediction_id=prediction_id)
+    return render(request, "mlworker/prediction.html", {"p": prediction, "job": prediction.job})
+
+
+@login_required
+@require_GET
+@never_cache
+def prediction_status(request, prediction_id):
+    p = selectors.prediction_get(user=request.user, prediction_id=prediction_id)
+    return JsonResponse(
+        {"id": p.pk, "state": p.state, "live": p.is_live, "label": p.label, "error_message": p.error_message}
+    )
+
+
+@login_required
+@require_GET
+def prediction_image(request, prediction_id, size):
+    if size not in ("thumb", "full"):
+        raise Http404("No such image size.")
+    p = selectors.prediction_get(user=request.user, prediction_id=prediction_id)
+    try:
+        return FileResponse(default_storage.open(p.thumbnail if size == "thumb" else p.image, "rb"))
+    except FileNotFoundError:
+        raise Http404("The image is gone from storage.") from None
+
+
+@login_required
+def prediction_batch(request, job_id, batch):
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    predictions = list(selectors.predictions_for(user=request.user, job=job, batch=batch))
+    if not predictions:
+        raise Http404("No such batch.")
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="journey-job-{job.pk}-predictions.csv"'
+        writer = csv.writer(response)
+        classes = job.classes
+        writer.writerow(["file", "state", "predicted", *[f"p({c})" for c in classes], "error"])
+        for p in predictions:
+            probs = [f"{v:.6f}" for v in p.probabilities] if p.probabilities else [""] * len(classes)
+            writer.writerow([p.source_name, p.state, p.label, *probs, p.error_message])
+        return response
+    live = any(p.is_live for p in predictions)
+    return render(request, "mlworker/batch.html", {"job": job, "predictions": predictions, "live": live})
+
+
+@login_required
+def models(request):
+    # django_session, auth_user, models page
+    return render(request, "mlworker/models.html", {"models": selectors.models_list(user=request.user)})
+
+
+@login_required
+@require_POST
+def model_rename(request, job_id):
+    job = selectors.model_get(user=request.user, job_id=job_id)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.model_rename(job=job, by=request.user, name=form.cleaned_data["name"])
+        messages.success(request, "Renamed.")
+    else:
+        messages.error(request, "A name needs 1 to 100 characters.")
+    return redirect("mlworker:models")
+
+
+@login_required
+@require_POST
+def model_delete(request, job_id):
+    job = selectors.model_get(user=request.user, job_id=job_id)
+    services.model_delete(job=job, by=request.user)
+    messages.info(request, f"Deleted the model of {job.display_name} and its files.")
+    return redirect("mlworker:models")

@@ -124,7 +124,40 @@
       [{points: a, cls: "train"}, {points: b, cls: "valid"}], {xlabel: "batches"});
   }
 
+  function pollUntilDone(root, url) {
+    // Prediction pages: reload once the answer is in.
+    if (root.dataset.live !== "1") return;
+    function poll() {
+      if (!url) { setTimeout(function () { window.location.reload(); }, 1500); return; }
+      fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (s) {
+        if (!s.live) { window.location.reload(); return; }
+        setTimeout(poll, 500);
+      }).catch(function () { setTimeout(poll, 2000); });
+    }
+    poll();
+  }
+
+  function dropzone(form) {
+    var input = form.querySelector("input[type=file]");
+    ["dragenter", "dragover"].forEach(function (name) {
+      form.addEventListener(name, function (e) { e.preventDefault(); form.classList.add("dragging"); });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      form.addEventListener(name, function () { form.classList.remove("dragging"); });
+    });
+    form.addEventListener("drop", function (e) {
+      e.preventDefault();
+      if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; form.submit(); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var prediction = document.getElementById("prediction");
+    if (prediction) pollUntilDone(prediction, prediction.dataset.statusUrl);
+    var batch = document.getElementById("batch");
+    if (batch) pollUntilDone(batch, null);
+    var drop = document.getElementById("predict-form");
+    if (drop) dropzone(drop);
     var root = document.getElementById("job");
     if (root) startJobPage(root);
     if (document.getElementById("compare-chart")) startCompare();

@@ -1,0 +1,166 @@
+"""Asking a trained model about an image: access rules without a worker, the whole path with one."""
+
+import csv
+import io
+import uuid
+
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+from PIL import Image
+
+from mlworker.models import JobState, Prediction, PredictionState, TrainingJob
+from mlworker.services import job_submit
+from tests.support import wait_for
+
+
+def png(color="white", size=(28, 28)):
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    out.seek(0)
+    out.name = "upload.png"
+    return out
+
+
+def silhouette(label):
+    """A real image of the offline data set: a cat (upper-case) or dog silhouette."""
+    from mlworker.datasets import sample_images
+
+    image = next(img for name, img in sample_images("silhouettes-catdog", n=4) if name == label)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    out.seek(0)
+    out.name = f"my-{label}.png"
+    return out
+
+
+@pytest.fixture
+def trained_job(student, tiny_settings):
+    """A succeeded job as a row (no worker): enough for access rules."""
+    job = job_submit(user=student, job_settings=tiny_settings)
+    TrainingJob.objects.filter(pk=job.pk).update(
+        state=JobState.SUCCEEDED, model_file="jobs/none/model.pkl", classes=["False", "True"], error_rate=0.1
+    )
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def prediction(student, trained_job):
+    return Prediction.objects.create(
+        owner=student, job=trained_job, source_name="cat.png", image="x.png", thumbnail="x-thumb.png",
+        batch=uuid.uuid4(),
+    )  # fmt: skip
+
+
+def urls(job, p):
+    return {
+        "predict": ("post", reverse("mlworker:predict", args=[job.pk])),
+        "prediction": ("get", reverse("mlworker:prediction", args=[p.pk])),
+        "status": ("get", reverse("mlworker:prediction_status", args=[p.pk])),
+        "image": ("get", reverse("mlworker:prediction_image", args=[p.pk, "thumb"])),
+        "batch": ("get", reverse("mlworker:batch", args=[job.pk, p.batch])),
+        "rename": ("post", reverse("mlworker:model_rename", args=[job.pk])),
+        "delete": ("post", reverse("mlworker:model_delete", args=[job.pk])),
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["predict", "prediction", "status", "image", "batch", "rename", "delete"])
+@pytest.mark.parametrize("who", ["student2", "instructor", "outsider"])
+def test_other_users_get_404_for_a_students_model_and_predictions(client, request, trained_job, prediction, name, who):
+    client.force_login(request.getfixturevalue(who))
+    method, url = urls(trained_job, prediction)[name]
+    assert getattr(client, method)(url, {"name": "mine now"} if name == "rename" else {}).status_code == 404
+    trained_job.refresh_from_db()
+    assert trained_job.model_file and trained_job.name == ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["predict", "prediction", "status", "image", "batch", "rename", "delete"])
+def test_anonymous_visitors_are_sent_to_log_in_for_predictions(client, trained_job, prediction, name):
+    method, url = urls(trained_job, prediction)[name]
+    response = getattr(client, method)(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+def test_a_deleted_model_cannot_be_asked(client, student, trained_job):
+    client.force_login(student)
+    assert client.post(reverse("mlworker:model_delete", args=[trained_job.pk])).status_code == 302
+    trained_job.refresh_from_db()
+    assert trained_job.model_file == ""
+    response = client.post(reverse("mlworker:predict", args=[trained_job.pk]), {"images": png()})
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_bad_uploads_are_refused_with_a_message_and_good_ones_kept(client, student, trained_job):
+    client.force_login(student)
+    empty = io.BytesIO(b"")
+    empty.name = "empty.png"
+    text = io.BytesIO(b"not a picture")
+    text.name = "holiday.jpg"
+    response = client.post(
+        reverse("mlworker:predict", args=[trained_job.pk]), {"images": [empty, text, png()]}, follow=True
+    )
+    page = response.content.decode()
+    assert "empty.png is empty" in page and "holiday.jpg is not an image we can read" in page
+    kept = Prediction.objects.get()
+    assert kept.source_name == "upload.png" and default_storage.exists(kept.image)
+    assert Image.open(default_storage.open(kept.image)).format == "PNG"  # re-encoded, never the raw bytes
+
+
+@pytest.mark.django_db
+def test_the_model_gallery_lists_and_renames_only_mine(client, student, student2, trained_job, tiny_settings,
+                                                      django_assert_num_queries):  # fmt: skip
+    theirs = job_submit(user=student2, job_settings=tiny_settings)
+    TrainingJob.objects.filter(pk=theirs.pk).update(state=JobState.SUCCEEDED, model_file="jobs/t/model.pkl")
+    client.force_login(student)
+    client.post(reverse("mlworker:model_rename", args=[trained_job.pk]), {"name": "  Whiskers v1 "})
+    # django_session, auth_user, models page
+    with django_assert_num_queries(3):
+        page = client.get(reverse("mlworker:models")).content.decode()
+    assert "Whiskers v1" in page and f"/experiments/{theirs.pk}/" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_student_trains_then_asks_is_this_a_cat(celery_worker, client, student, tiny_settings):
+    job = job_submit(user=student, job_settings=tiny_settings)
+    wait_for(lambda: TrainingJob.objects.get(pk=job.pk).state == JobState.SUCCEEDED, timeout=180, what="training")
+    client.force_login(student)
+
+    def asked(response):
+        p = Prediction.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+        wait_for(lambda: not Prediction.objects.get(pk=p.pk).is_live, timeout=120, what="the prediction")
+        p.refresh_from_db()
+        return p
+
+    first = asked(client.post(reverse("mlworker:predict", args=[job.pk]), {"images": silhouette("cat")}))
+    assert first.state == PredictionState.SUCCEEDED, first.error_message
+    assert first.classes == ["False", "True"] and first.label in ("True", "False")
+    assert sum(first.probabilities) == pytest.approx(1.0, abs=1e-4)
+    assert first.cache_hit is False
+    page = client.get(first.get_absolute_url()).content.decode()
+    assert f"Is this a cat?: {first.label}." in page
+    assert f"Probability it's a cat: {first.probabilities[1]:.6f}" in page
+
+    again = asked(client.post(reverse("mlworker:predict", args=[job.pk]), {"validation": 0}))
+    assert again.state == PredictionState.SUCCEEDED and again.cache_hit is True  # the worker kept the model
+
+    response = client.post(
+        reverse("mlworker:predict", args=[job.pk]), {"images": [silhouette("cat"), silhouette("dog")]}
+    )
+    batch_url = response["Location"]
+    batch = Prediction.objects.filter(job=job, batch__isnull=False)
+    wait_for(lambda: not batch.filter(state__in=["queued", "running"]).exists(), timeout=120, what="the batch")
+    rows = list(csv.reader(io.StringIO(client.get(batch_url + "?format=csv").content.decode())))
+    assert rows[0] == ["file", "state", "predicted", "p(False)", "p(True)", "error"]
+    assert sorted(r[0] for r in rows[1:]) == ["my-cat.png", "my-dog.png"]
+    assert all(r[1] == "succeeded" for r in rows[1:])
+
+    job.refresh_from_db()
+    default_storage.delete(job.model_file)  # the file vanished behind the database's back
+    gone = asked(client.post(reverse("mlworker:predict", args=[job.pk]), {"images": png()}))
+    assert gone.state == PredictionState.FAILED and "file is gone" in gone.error_message
