@@ -142,6 +142,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "mlworker.tasks.train": {"queue": "gpu"},
     "mlworker.tasks.predict": {"queue": "gpu"},
+    "mlworker.tasks.dataset_check": {"queue": "cpu"},
     "mlworker.tasks.*": {"queue": "cpu"},
     "quizzes.tasks.*": {"queue": "cpu"},
     "courses.tasks.*": {"queue": "cpu"},
@@ -165,6 +166,8 @@ JOURNEY_MAX_EPOCHS = env_int("JOURNEY_MAX_EPOCHS", 10, minimum=1)
 JOURNEY_MAX_IMAGE_SIZE = env_int("JOURNEY_MAX_IMAGE_SIZE", 320, minimum=32)
 JOURNEY_MAX_BATCH_SIZE = env_int("JOURNEY_MAX_BATCH_SIZE", 256, minimum=2)
 JOURNEY_MAX_BATCH_IMAGES = env_int("JOURNEY_MAX_BATCH_IMAGES", 50, minimum=1)
+JOURNEY_MAX_DATASET_UPLOAD_MB = env_int("JOURNEY_MAX_DATASET_UPLOAD_MB", 200, minimum=1)
+JOURNEY_DATASET_MAX_FILES = env_int("JOURNEY_DATASET_MAX_FILES", 2000, minimum=10)
 JOURNEY_PREDICT_CACHE_MODELS = env_int("JOURNEY_PREDICT_CACHE_MODELS", 4, minimum=1)
 JOURNEY_PREDICT_CACHE_MB = env_int("JOURNEY_PREDICT_CACHE_MB", 1024, minimum=1)
 JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))

@@ -114,6 +114,13 @@ def prepare_dataset(key: str, root: Path, *, per_class: int | None = None) -> Pr
     return PreparedData(path=final, key=key, kind=kind, classes=classes, n_images=len(entries))
 
 
+def folder_data(key: str, path: Path) -> PreparedData:
+    """A data set already laid out as one folder per class (a student's own upload)."""
+    classes = sorted(p.name for p in Path(path).iterdir() if p.is_dir())
+    n_images = sum(1 for c in classes for f in (Path(path) / c).iterdir() if f.is_file())
+    return PreparedData(path=Path(path), key=key, kind="folder", classes=classes, n_images=n_images)
+
+
 def _write_atomically(final: Path, entries: list[tuple[str, int]]) -> None:
     images, labels = load_silhouettes()
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from mlworker import assets
+from mlworker.archives import RULES
+from mlworker.selectors import dataset_ready_list
 from mlworker.services import JobSettings
 
 # The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
@@ -68,11 +70,14 @@ class JobForm(forms.Form):
         help_text="Leave empty to use every image. A small number makes a quick, rough run.",
     )  # fmt: skip
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         self.dataset_options = assets.dataset_options()
         self.arch_options = assets.arch_options()
-        self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options]
+        own = [(d.key, f"Your data: {d.name} ({d.n_images} images, {len(d.classes)} classes)")
+               for d in (dataset_ready_list(user=user) if user else [])]  # fmt: skip
+        self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options] + own
         self.fields["dataset"].widget = OptionSelect(
             choices=self.fields["dataset"].choices,
             unavailable={o.key: o.reason for o in self.dataset_options if not o.available},
@@ -97,6 +102,8 @@ class JobForm(forms.Form):
 
     def clean_dataset(self):
         key = self.cleaned_data["dataset"]
+        if key.startswith("user-"):
+            return key  # only the user's own ready data sets are among the choices
         ok, reason = assets.dataset_available(key)
         if not ok:
             raise forms.ValidationError(f"This data set is not available on this server: {reason}")
@@ -112,6 +119,8 @@ class JobForm(forms.Form):
                     "arch", f"Pretrained weights for this architecture are not on this server: {reason} "
                     "You can untick 'pretrained' to train it from scratch."
                 )  # fmt: skip
+        if data.get("per_class") and not str(data.get("dataset", "")).startswith("silhouettes"):
+            self.add_error("per_class", "Images per class can only be limited for the silhouette data sets.")
         if data.get("lr_find") and data.get("learning_rate"):
             self.add_error("learning_rate", "Choose either a learning rate or the finder, not both.")
         return data
@@ -180,3 +189,13 @@ class PredictForm(forms.Form):
 
 class RenameForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100)
+
+
+class DatasetUploadForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="For example: my cat photos.")
+    rule = forms.ChoiceField(label="How are the images labelled?", choices=list(RULES.items()), initial="folders")
+    archive = forms.FileField(
+        label="Zip of images",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+        help_text="At least 2 classes and 5 images per class. JPEG, PNG, GIF, WebP, BMP or TIFF.",
+    )

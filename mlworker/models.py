@@ -164,3 +164,40 @@ class Prediction(models.Model):
         if self.classes == ["False", "True"] and len(self.probabilities) == 2:
             return self.probabilities[1]
         return None
+
+
+class DatasetState(models.TextChoices):
+    CHECKING = "checking", "Checking"
+    READY = "ready", "Ready"
+    REJECTED = "rejected", "Rejected"
+
+
+class UserDataset(models.Model):
+    """A student's own images, uploaded as a zip and checked on the cpu queue before use."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=100)
+    rule = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+    upload = models.CharField(max_length=300, blank=True, help_text="The zip in storage until it is checked.")
+    state = models.CharField(max_length=12, choices=DatasetState.choices, default=DatasetState.CHECKING)
+    classes = models.JSONField(default=dict, blank=True, help_text="label -> number of images")
+    files = models.JSONField(default=list, blank=True, help_text="[folder, stored name] of every kept image")
+    folders = models.JSONField(default=dict, blank=True, help_text="label -> folder name in storage")
+    samples = models.JSONField(default=list, blank=True, help_text="[label, stored thumbnail] pairs")
+    skipped = models.JSONField(default=list, blank=True, help_text="[file, reason] pairs")
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def key(self) -> str:
+        return f"user-{self.pk}"
+
+    @property
+    def n_images(self) -> int:
+        return sum(self.classes.values())

@@ -31,6 +31,38 @@ def _store_results(job_id: int, out_dir: Path, result) -> dict:
     return {"model_file": model_file, "top_losses": top_losses}
 
 
+def _materialize_user_dataset(job) -> Path:
+    """Copy a student's checked images from shared storage to this worker's disk, once."""
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+
+    from mlworker.assets import AssetMissing
+    from mlworker.models import DatasetState, UserDataset
+
+    dataset = UserDataset.objects.filter(pk=int(job.dataset.removeprefix("user-")), owner=job.owner_id).first()
+    if dataset is None or dataset.state != DatasetState.READY:
+        raise AssetMissing("Your data set was deleted or is not ready, so this experiment cannot run. Upload it again.")
+    final = Path(settings.JOURNEY_DATA_DIR) / f"user-{dataset.pk}"
+    if final.is_dir():
+        return final
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for folder, name in dataset.files:
+        dest = tmp / folder / Path(name).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with default_storage.open(name, "rb") as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+        except FileNotFoundError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise AssetMissing("Some images of your data set are gone from storage. Upload it again.") from None
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another run of the same data set got there first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
 def run_job(job_id: int, token: str) -> int:
     from django.conf import settings
 
@@ -59,6 +91,7 @@ def run_job(job_id: int, token: str) -> int:
             learning_rate=job.learning_rate,
             lr_find=job.lr_find,
             per_class=job.per_class,
+            data_path=str(_materialize_user_dataset(job)) if job.dataset.startswith("user-") else None,
         )
         log.info("training starts: %s", config)
         reporter = DbReporter(job_id, token)

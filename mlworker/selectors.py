@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from mlworker.models import JobState, Prediction, TrainingJob
+from mlworker.models import DatasetState, JobState, Prediction, TrainingJob, UserDataset
 
 LIST_FIELDS = (
     "id", "owner_id", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
@@ -63,3 +63,17 @@ def prediction_get(*, user, prediction_id: int) -> Prediction:
 def predictions_for(*, user, job: TrainingJob, batch=None) -> QuerySet[Prediction]:
     qs = predictions_visible_to(user).filter(job=job)
     return qs.filter(batch=batch) if batch else qs
+
+
+def datasets_visible_to(user) -> QuerySet[UserDataset]:
+    if not user.is_authenticated:
+        return UserDataset.objects.none()
+    return UserDataset.objects.filter(owner=user)
+
+
+def dataset_get(*, user, dataset_id: int) -> UserDataset:
+    return get_object_or_404(datasets_visible_to(user), pk=dataset_id)
+
+
+def dataset_ready_list(*, user) -> QuerySet[UserDataset]:
+    return datasets_visible_to(user).filter(state=DatasetState.READY).only("id", "name", "classes")

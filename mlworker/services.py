@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mlworker.dispatch import job_dispatch
-from mlworker.models import JobState, Prediction, PredictionState, TrainingJob
+from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
 
 log = logging.getLogger(__name__)
 
@@ -266,3 +268,133 @@ def model_delete(*, job: TrainingJob, by) -> None:
         default_storage.delete(name)
     job.predictions.all().delete()
     TrainingJob.objects.filter(pk=job.pk).update(model_file="", top_losses=[])
+
+
+# ---------------------------------------------------------------- the students' own data sets
+
+MIN_CLASSES, MIN_PER_CLASS = 2, 5
+
+
+def dataset_upload(*, user, name: str, rule: str, upload) -> UserDataset:
+    """Keep the zip in storage and queue its check; nothing of it is used before the check."""
+    from django.core.files.storage import default_storage
+
+    from mlworker.archives import RULES
+
+    if rule not in RULES:
+        raise ValidationError("Choose how the images are labelled.", code="rule")
+    limit = settings.JOURNEY_MAX_DATASET_UPLOAD_MB * 2**20
+    if upload.size > limit:
+        raise ValidationError(
+            f"The zip is {upload.size / 2**20:.0f} MB; the most we accept is {limit // 2**20} MB.", code="size"
+        )
+    stored = default_storage.save(f"uploads/{uuid.uuid4().hex}.zip", upload)
+    with transaction.atomic():
+        dataset = UserDataset.objects.create(owner=user, name=name.strip()[:100], rule=rule, upload=stored)
+        transaction.on_commit(lambda: dataset_dispatch(dataset_id=dataset.pk))
+    return dataset
+
+
+def dataset_dispatch(*, dataset_id: int) -> bool:
+    from mlworker.tasks import dataset_check
+
+    try:
+        dataset_check.apply_async(args=[dataset_id], retry=False)
+    except Exception as exc:
+        log.warning("could not queue the check of data set %s: %s", dataset_id, exc)
+        UserDataset.objects.filter(pk=dataset_id, state=DatasetState.CHECKING).update(
+            state=DatasetState.REJECTED,
+            error_message="The queue that checks uploads is unavailable right now. Upload the zip again in a minute.",
+        )
+        return False
+    return True
+
+
+def _folder_for(label: str, taken: set[str]) -> str:
+    # Folder names come from our own slug, never from the archive's paths.
+    base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "class"
+    folder, n = base, 2
+    while folder in taken:
+        folder, n = f"{base}-{n}", n + 1
+    taken.add(folder)
+    return folder
+
+
+def dataset_check_run(*, dataset_id: int) -> UserDataset:
+    """Read the uploaded zip, keep the usable images re-encoded, and decide whether it can train."""
+    import tempfile
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from mlworker.archives import ArchiveRejected, Item, Limits, scan_zip
+    from mlworker.images import thumbnail_png, to_png_bytes
+
+    dataset = UserDataset.objects.get(pk=dataset_id)
+    upload = dataset.upload
+    # Claim the check: a redelivered message finds the upload already taken and does nothing.
+    if not upload or not UserDataset.objects.filter(pk=dataset_id, state=DatasetState.CHECKING, upload=upload).update(
+        upload=""
+    ):
+        return dataset
+    limits = Limits(max_files=settings.JOURNEY_DATASET_MAX_FILES)
+    prefix = f"datasets/{dataset.pk}"
+    folders: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    files, samples, skipped = [], [], []
+    try:
+        with tempfile.NamedTemporaryFile(suffix=".zip") as local:
+            with default_storage.open(upload, "rb") as src:
+                shutil.copyfileobj(src, local)
+            local.flush()
+            for entry in scan_zip(local.name, rule=dataset.rule, limits=limits):
+                if not isinstance(entry, Item):
+                    skipped.append([entry.name, entry.reason])
+                    continue
+                folder = folders.get(entry.label) or folders.setdefault(
+                    entry.label, _folder_for(entry.label, set(folders.values()))
+                )
+                counts[entry.label] = counts.get(entry.label, 0) + 1
+                name = default_storage.save(f"{prefix}/{folder}/{counts[entry.label]:05d}.png",
+                                            ContentFile(to_png_bytes(entry.image)))  # fmt: skip
+                files.append([folder, name])
+                if counts[entry.label] <= 2 and len(samples) < 8:
+                    thumb = default_storage.save(f"{prefix}/samples/{folder}-{counts[entry.label]}.png",
+                                                 ContentFile(thumbnail_png(entry.image, 96)))  # fmt: skip
+                    samples.append([entry.label, thumb])
+        problem = _dataset_problem(counts)
+    except ArchiveRejected as exc:
+        problem = str(exc)
+    finally:
+        default_storage.delete(upload)
+    fields = {"classes": counts, "files": files, "folders": folders, "samples": samples, "skipped": skipped}
+    if problem:
+        for _, name in files:
+            default_storage.delete(name)
+        fields.update(state=DatasetState.REJECTED, error_message=problem, files=[])
+    else:
+        fields.update(state=DatasetState.READY)
+    UserDataset.objects.filter(pk=dataset.pk).update(**fields)
+    dataset.refresh_from_db()
+    return dataset
+
+
+def _dataset_problem(counts: dict[str, int]) -> str:
+    if len(counts) < MIN_CLASSES:
+        found = ", ".join(counts) or "none"
+        return f"A data set needs at least {MIN_CLASSES} classes; this one has {len(counts)} ({found})."
+    small = [f"{label} ({n})" for label, n in counts.items() if n < MIN_PER_CLASS]
+    if small:
+        return f"Every class needs at least {MIN_PER_CLASS} images; these have fewer: {', '.join(small)}."
+    return ""
+
+
+def dataset_delete(*, dataset: UserDataset, by) -> None:
+    from django.core.files.storage import default_storage
+
+    if dataset.owner_id != by.pk:
+        raise PermissionError("Only the data set's owner can delete it.")
+    for name in [n for _, n in dataset.files] + [t for _, t in dataset.samples] + [dataset.upload]:
+        if name:
+            default_storage.delete(name)
+    dataset.delete()

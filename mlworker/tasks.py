@@ -169,3 +169,12 @@ def predict(prediction_id: int) -> None:
             finished_at=timezone.now(),
         )
         log.info("prediction %s: %s in %.3f s (cache %s)", prediction_id, result.label, result.seconds, hit)
+
+
+@shared_task(name="mlworker.tasks.dataset_check", acks_late=True, time_limit=1800, soft_time_limit=1700)
+def dataset_check(dataset_id: int) -> None:
+    """Check a student's uploaded zip (cpu queue): readable images, enough classes and images."""
+    from mlworker.services import dataset_check_run
+
+    dataset = dataset_check_run(dataset_id=dataset_id)
+    log.info("data set %s checked: %s %s", dataset_id, dataset.state, dataset.classes)

@@ -11,7 +11,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from mlworker import selectors, services
-from mlworker.forms import CHAPTER_DEFAULTS, QUICK_PRESET, JobForm, PredictForm, RenameForm, dataset_cards
+from mlworker.forms import (
+    CHAPTER_DEFAULTS,
+    QUICK_PRESET,
+    DatasetUploadForm,
+    JobForm,
+    PredictForm,
+    RenameForm,
+    dataset_cards,
+)
 from mlworker.models import JobState
 
 
@@ -24,7 +32,7 @@ def jobs(request):
 @login_required
 def job_new(request):
     if request.method == "POST":
-        form = JobForm(request.POST)
+        form = JobForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 job = services.job_submit(user=request.user, job_settings=form.job_settings())
@@ -41,7 +49,8 @@ def job_new(request):
                 return redirect(job)
     else:
         initial = QUICK_PRESET if request.GET.get("preset") == "quick" else CHAPTER_DEFAULTS
-        form = JobForm(initial=initial)
+        form = JobForm(initial={**initial, **({"dataset": request.GET["dataset"]} if "dataset" in request.GET else {})},
+                       user=request.user)  # fmt: skip
     active = selectors.job_active_count(user=request.user)
     return render(request, "mlworker/job_new.html", {"form": form, "active": active, "datasets": dataset_cards()})
 
@@ -257,3 +266,46 @@ def model_delete(request, job_id):
     services.model_delete(job=job, by=request.user)
     messages.info(request, f"Deleted the model of {job.display_name} and its files.")
     return redirect("mlworker:models")
+
+
+@login_required
+def datasets(request):
+    if request.method == "POST":
+        form = DatasetUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.dataset_upload(
+                    user=request.user, name=form.cleaned_data["name"], rule=form.cleaned_data["rule"],
+                    upload=form.cleaned_data["archive"],
+                )  # fmt: skip
+            except ValidationError as exc:
+                form.add_error("archive", exc)
+            else:
+                messages.info(request, "Uploaded. Journey is checking the images; this page updates by itself.")
+                return redirect("mlworker:datasets")
+    else:
+        form = DatasetUploadForm()
+    mine = list(selectors.datasets_visible_to(request.user))
+    checking = any(d.state == "checking" for d in mine)
+    return render(request, "mlworker/datasets.html", {"form": form, "datasets": mine, "checking": checking})
+
+
+@login_required
+@require_GET
+def dataset_sample(request, dataset_id, index):
+    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
+    if index >= len(dataset.samples):
+        raise Http404("No such sample.")
+    try:
+        return FileResponse(default_storage.open(dataset.samples[index][1], "rb"))
+    except FileNotFoundError:
+        raise Http404("The image is gone from storage.") from None
+
+
+@login_required
+@require_POST
+def dataset_delete(request, dataset_id):
+    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
+    services.dataset_delete(dataset=dataset, by=request.user)
+    messages.info(request, f"Deleted the data set {dataset.name} and its images.")
+    return redirect("mlworker:datasets")

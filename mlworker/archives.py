@@ -1,0 +1,130 @@
+"""Reading a student's zip of images safely: nothing is extracted by name, nothing is trusted.
+
+Knows nothing of Django. `scan_zip` yields each usable image with its label and each skipped
+member with the reason; a problem with the whole archive raises ArchiveRejected.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from mlworker.images import ImageRejected, open_upload
+
+RULES = {
+    "folders": "One folder per class (the folder's name is the label)",
+    "uppercase": "The chapter's rule: a name starting upper-case is a cat, lower-case a dog",
+    "prefix": "The name before the last underscore (beagle_12.jpg is a beagle)",
+}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"}
+SYSTEM_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_files: int = 2000
+    max_file_bytes: int = 10 * 2**20
+    max_total_bytes: int = 500 * 2**20
+    max_ratio: int = 200  # uncompressed / compressed size of one member: above this, a bomb
+
+
+class ArchiveRejected(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    label: str
+    image: object  # PIL.Image, RGB
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+def label_for(name: str, rule: str) -> str | None:
+    path = PurePosixPath(name)
+    if rule == "folders":
+        return path.parent.name or None
+    if rule == "uppercase":
+        return "cat" if path.name[:1].isupper() else "dog" if path.name[:1].islower() else None
+    if rule == "prefix":
+        match = re.match(r"^(.+)_[^_]*$", path.stem)
+        return match.group(1).lower() if match else None
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+def _unsafe(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name) is not None
+
+
+def scan_zip(path, *, rule: str, limits: Limits = Limits()):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise ArchiveRejected("The file is not a zip archive we can read.") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > limits.max_files:
+            raise ArchiveRejected(
+                f"The archive holds {len(members):,} entries; the most we accept is {limits.max_files:,}."
+            )
+        for info in members:
+            if _unsafe(info.filename):
+                raise ArchiveRejected(
+                    f"The archive contains a path that points outside its own folder ({info.filename!r}). "
+                    "Make the zip again from the folder of images."
+                )
+        declared = sum(i.file_size for i in members)
+        if declared > limits.max_total_bytes:
+            raise ArchiveRejected(
+                f"Unpacked, the archive would take {declared / 2**20:.0f} MB; the most we accept is "
+                f"{limits.max_total_bytes // 2**20} MB."
+            )
+        total = 0
+        for info in members:
+            name = info.filename
+            base = PurePosixPath(name).name
+            if info.is_dir():
+                continue
+            if "__MACOSX" in PurePosixPath(name).parts or base in SYSTEM_NAMES or base.startswith("._"):
+                yield Skipped(name, "a system file, not an image")
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                yield Skipped(name, "a symbolic link; links are not followed")
+                continue
+            suffix = PurePosixPath(base).suffix.lower()
+            if suffix in ARCHIVE_SUFFIXES:
+                yield Skipped(name, "an archive inside the archive; those are not opened")
+                continue
+            if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+                raise ArchiveRejected(
+                    f"{name} unpacks to {info.file_size / info.compress_size:.0f} times its packed size: "
+                    "this looks like a zip bomb, so the archive is refused."
+                )
+            label = label_for(name, rule)
+            if not label:
+                yield Skipped(name, "no label under the chosen rule (for folders: put it inside a class folder)")
+                continue
+            with archive.open(info) as fh:
+                data = fh.read(limits.max_file_bytes + 1)  # never trust the declared size
+            total += len(data)
+            if total > limits.max_total_bytes:
+                raise ArchiveRejected(f"The images add up to more than {limits.max_total_bytes // 2**20} MB.")
+            if len(data) > limits.max_file_bytes:
+                yield Skipped(name, f"larger than {limits.max_file_bytes // 2**20} MB")
+                continue
+            try:
+                image = open_upload(data, name=base)
+            except ImageRejected as exc:
+                yield Skipped(name, str(exc))
+                continue
+            yield Item(name, label, image)
