@@ -55,6 +55,8 @@ def label_for(name: str, rule: str) -> str | None:
         return path.parent.name or None
     if rule == "uppercase":
         return "cat" if path.name[:1].isupper() else "dog" if path.name[:1].islower() else None
+    if rule == "any":  # images to predict: no label needed
+        return "image"
     if rule == "prefix":
         match = re.match(r"^(.+)_[^_]*$", path.stem)
         return match.group(1).lower() if match else None

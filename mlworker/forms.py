@@ -169,7 +169,7 @@ class MultipleFileField(forms.FileField):
     """Several files in one field; each is checked as an image by the service, not here."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*,.zip"}))
         kwargs.setdefault("allow_empty_file", True)  # an empty file gets the service's clear message
         super().__init__(*args, **kwargs)
 
@@ -183,7 +183,8 @@ class MultipleFileField(forms.FileField):
 class PredictForm(forms.Form):
     images = MultipleFileField(
         label="Images",
-        help_text="One image, or several at once for a table of predictions (JPEG, PNG, GIF, WebP, BMP, TIFF).",
+        help_text="One image, several, or a zip of images for a table of predictions "
+        "(JPEG, PNG, GIF, WebP, BMP, TIFF).",
     )
 
 

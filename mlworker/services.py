@@ -193,23 +193,48 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
     limit = settings.JOURNEY_MAX_BATCH_IMAGES
     if len(uploads) > limit:
         raise ValidationError(f"Send at most {limit} images at once; you sent {len(uploads)}.", code="batch")
-    batch = uuid.uuid4() if len(uploads) > 1 else None
-    accepted, refused = [], []
+    images, refused = [], []
     for upload in uploads:
+        if upload.name.lower().endswith(".zip"):
+            images += _zip_images(upload, refused)
+            continue
         try:
-            image = open_upload(upload.data, name=upload.name)
+            images.append((upload.name, open_upload(upload.data, name=upload.name)))
         except ImageRejected as exc:
             refused.append(str(exc))
-            continue
+    if len(images) > limit:
+        raise ValidationError(f"Send at most {limit} images at once; you sent {len(images)}.", code="batch")
+    batch = uuid.uuid4() if len(images) > 1 else None
+    accepted = []
+    for name, image in images:
         stored, thumb = _store_image(image, f"predictions/{job.pk}")
         accepted.append(
-            Prediction(owner=user, job=job, batch=batch, source_name=upload.name[:255], image=stored, thumbnail=thumb)
+            Prediction(owner=user, job=job, batch=batch, source_name=name[:255], image=stored, thumbnail=thumb)
         )
     with transaction.atomic():
         created = Prediction.objects.bulk_create(accepted)
         for prediction in created:
             transaction.on_commit(lambda pk=prediction.pk: prediction_dispatch(prediction_id=pk))
     return created, refused
+
+
+def _zip_images(upload: Upload, refused: list[str]) -> list:
+    """The images of a zip sent for predictions, read with the same checks as a data set's."""
+    import tempfile
+
+    from mlworker.archives import ArchiveRejected, Item, Limits, scan_zip
+
+    limits = Limits(max_files=settings.JOURNEY_MAX_BATCH_IMAGES * 4)
+    with tempfile.NamedTemporaryFile(suffix=".zip") as local:
+        local.write(upload.data)
+        local.flush()
+        try:
+            entries = list(scan_zip(local.name, rule="any", limits=limits))
+        except ArchiveRejected as exc:
+            refused.append(f"{upload.name}: {exc}")
+            return []
+    refused += [f"{upload.name}: {e.name} was skipped: {e.reason}" for e in entries if not isinstance(e, Item)]
+    return [(e.name, e.image) for e in entries if isinstance(e, Item)]
 
 
 def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Prediction:

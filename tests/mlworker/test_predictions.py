@@ -164,3 +164,42 @@ def test_a_student_trains_then_asks_is_this_a_cat(celery_worker, client, student
     default_storage.delete(job.model_file)  # the file vanished behind the database's back
     gone = asked(client.post(reverse("mlworker:predict", args=[job.pk]), {"images": png()}))
     assert gone.state == PredictionState.FAILED and "file is gone" in gone.error_message
+
+
+@pytest.mark.django_db
+def test_a_zip_of_images_becomes_a_batch_with_a_csv(client, student, trained_job):
+    import zipfile
+
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("a.png", png("black").getvalue())
+        zf.writestr("more/b.png", png("white").getvalue())
+        zf.writestr("readme.txt", b"these are my pets")
+        zf.writestr("../evil.png", png().getvalue())
+    data.seek(0)
+    data.name = "pets.zip"
+    client.force_login(student)
+    response = client.post(reverse("mlworker:predict", args=[trained_job.pk]), {"images": data}, follow=True)
+    assert "outside its own folder" in response.content.decode()
+    assert not Prediction.objects.exists()  # an unsafe archive is refused whole
+
+    safe = io.BytesIO()
+    with zipfile.ZipFile(safe, "w") as zf:
+        zf.writestr("a.png", png("black").getvalue())
+        zf.writestr("more/b.png", png("white").getvalue())
+        zf.writestr("readme.txt", b"these are my pets")
+    safe.seek(0)
+    safe.name = "pets.zip"
+    response = client.post(reverse("mlworker:predict", args=[trained_job.pk]), {"images": safe}, follow=True)
+    assert "readme.txt was skipped" in response.content.decode()
+    assert sorted(Prediction.objects.values_list("source_name", flat=True)) == ["a.png", "more/b.png"]
+    batch = Prediction.objects.first().batch
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(reverse("mlworker:batch", args=[trained_job.pk, batch]) + "?format=csv").content.decode()
+            )
+        )
+    )
+    assert sorted(r[0] for r in rows[1:]) == ["a.png", "more/b.png"]
+    assert all(r[1] == "queued" for r in rows[1:])

@@ -1,0 +1,105 @@
+"""Prediction benchmarks, ratios against baselines measured in the same run.
+
+    .venv/bin/python bench/predict.py [--samples 30]
+
+1. Latency of `learn.predict` on one image: a warm learner (kept in memory, as Journey's worker
+   keeps it) against loading the exported model for every request (p50, p95, ratio).
+2. Journey's warm path without the broker (the task body: claim the row, read the image from
+   storage, the cached learner, predict, write the result) against plain `learn.predict` on the
+   same image: what Journey adds at p50.
+3. The whole round trip through a real worker and the embedded broker (submit -> succeeded).
+4. Memory of a worker process holding its model cache full (JOURNEY_PREDICT_CACHE_MODELS models).
+"""
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import jobs  # noqa: E402 - sets up Django on the bench database
+from django.conf import settings  # noqa: E402
+from django.core.files.storage import default_storage  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from mlworker import tasks  # noqa: E402
+from mlworker.datasets import sample_images  # noqa: E402
+from mlworker.models import Prediction, PredictionState, TrainingJob  # noqa: E402
+from mlworker.predicting import LearnerCache, load, predict  # noqa: E402
+from mlworker.services import Upload, prediction_submit  # noqa: E402
+from tests.support import wait_for  # noqa: E402
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ms(values):
+    return f"p50 {jobs.percentile(values, 0.5) * 1000:.1f} ms, p95 {jobs.percentile(values, 0.95) * 1000:.1f} ms"
+
+
+def main(samples):
+    user, worker = jobs.setup()
+    try:
+        _, job = jobs.run_job(user, jobs.DEFAULT)
+        local = tasks._local_model(job)
+        _, image = sample_images("silhouettes-catdog", n=1)[0]
+        png = io.BytesIO()
+        image.save(png, format="PNG")
+
+        warm_learn = load(local)
+        predict(warm_learn, image)
+        warm = [predict(warm_learn, image).seconds for _ in range(samples)]
+        cold = []
+        for _ in range(max(5, samples // 3)):
+            t0 = time.perf_counter()
+            predict(load(local), image)
+            cold.append(time.perf_counter() - t0)
+        print(f"plain learn.predict, warm learner: {ms(warm)}")
+        print(f"load_learner + predict per request: {ms(cold)}")
+        print(f"ratio cold/warm at p50: {statistics.median(cold) / statistics.median(warm):.1f}x")
+
+        # The task body in this process, the cache warmed first: no broker in the measurement.
+        path = []
+        for i in range(samples + 1):
+            # One transaction: the worker never sees the row before this process has predicted it.
+            with transaction.atomic():
+                (p,), _ = prediction_submit(user=user, job=job, uploads=[Upload("bench.png", png.getvalue())])
+                t0 = time.perf_counter()
+                tasks.predict.run(p.pk)
+                if i:
+                    path.append(time.perf_counter() - t0)
+            assert Prediction.objects.get(pk=p.pk).state == PredictionState.SUCCEEDED
+        added = statistics.median(path) - statistics.median(warm)
+        print(f"Journey's warm task body: {ms(path)}; adds {added * 1000:.1f} ms at p50 over plain learn.predict")
+
+        trips = []
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            (p,), _ = prediction_submit(user=user, job=job, uploads=[Upload("bench.png", png.getvalue())])
+            done = Prediction.objects.filter(pk=p.pk, state__in=[PredictionState.SUCCEEDED, PredictionState.FAILED])
+            wait_for(done.exists, timeout=60, interval=0.005, what="prediction")
+            trips.append(time.perf_counter() - t0)
+        broker = settings.CELERY_BROKER_URL.split("://")[0]
+        print(f"round trip through the worker ({broker}): {ms(trips)}")
+
+        before = rss_mb()
+        cache = LearnerCache(max_models=settings.JOURNEY_PREDICT_CACHE_MODELS, max_bytes=2**40)
+        for i in range(settings.JOURNEY_PREDICT_CACHE_MODELS):
+            cache.get(f"copy-{i}", local)  # the same file as distinct entries: a full cache
+        print(f"filling a cache with {len(cache)} models ({cache.bytes / 2**20:.1f} MB of weights) grew this "
+              f"process by {rss_mb() - before:.0f} MB, to {rss_mb():.0f} MB resident")  # fmt: skip
+        assert TrainingJob.objects.filter(pk=job.pk).exists() and default_storage.exists(job.model_file)
+    finally:
+        worker.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=30)
+    main(parser.parse_args().samples)
