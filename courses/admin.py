@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from courses import services
 from courses.models import GlossaryTerm, ReadingProgress, Section
-from courses.rendering import render_markdown
 
 
 @admin.register(Section)
@@ -10,9 +10,9 @@ class SectionAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
 
     def save_model(self, request, obj, form, change):
-        # Admin edits go through the same sanitizing renderer as loadcourse.
-        obj.body_html = render_markdown(obj.body_markdown)
         super().save_model(request, obj, form, change)
+        # Admin edits go through the same sanitizing, term-linking renderer as loadcourse.
+        services.section_render(section=obj)
 
 
 @admin.register(GlossaryTerm)
@@ -20,6 +20,19 @@ class GlossaryTermAdmin(admin.ModelAdmin):
     list_display = ("term", "slug", "section")
     search_fields = ("term", "definition")
     filter_horizontal = ("related",)
+
+    # A term's aliases and hover text live inside every section's stored HTML.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.sections_relink()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.sections_relink()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        services.sections_relink()
 
 
 @admin.register(ReadingProgress)

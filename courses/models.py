@@ -11,6 +11,10 @@ class Section(models.Model):
     objectives = models.JSONField(default=list, blank=True)
     body_markdown = models.TextField()
     body_html = models.TextField(editable=False, default="")
+    # Plain text of the body, for search and result snippets; rendered with body_html.
+    body_text = models.TextField(editable=False, default="")
+    # The glossary terms the body links to, set with body_html: "appears in" on a term's page.
+    mentions = models.ManyToManyField("GlossaryTerm", blank=True, editable=False, related_name="mentioned_in")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
