@@ -37,7 +37,14 @@ def section_mark_read(request, slug):
 
 
 def glossary(request):
-    return render(request, "courses/glossary.html", {"terms": selectors.terms_all()})
+    query = request.GET.get("q", "").strip()[:100]
+    groups = selectors.glossary_by_letter(query=query)
+    entries = [e for g in groups for e in g.entries]
+    return render(
+        request,
+        "courses/glossary.html",
+        {"groups": groups, "query": query, "total": len(entries), "shown": sum(e.shown for e in entries)},
+    )
 
 
 def term(request, slug):
