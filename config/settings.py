@@ -166,6 +166,7 @@ JOURNEY_MAX_IMAGE_SIZE = env_int("JOURNEY_MAX_IMAGE_SIZE", 320, minimum=32)
 JOURNEY_MAX_BATCH_SIZE = env_int("JOURNEY_MAX_BATCH_SIZE", 256, minimum=2)
 JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
 JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
+JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0)  # glossary flashcards
 
 # The time limit sits above the longest job the runner allows; Redis must not hand a
 # running job's message to a second worker, so its visibility timeout sits above both.

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from courses import services
-from courses.models import GlossaryTerm, ReadingProgress, Section
+from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
 
 
 @admin.register(Section)
@@ -39,3 +39,20 @@ class GlossaryTermAdmin(admin.ModelAdmin):
 class ReadingProgressAdmin(admin.ModelAdmin):
     list_display = ("user", "section", "read_at")
     list_select_related = ("user", "section")
+
+
+@admin.register(FlashcardState)
+class FlashcardStateAdmin(admin.ModelAdmin):
+    list_display = ("user", "term", "due", "last_review", "introduced_at")
+    list_select_related = ("user", "term")
+    search_fields = ("user__username", "term__term")
+    readonly_fields = ("user", "term", "card", "due", "last_review", "introduced_at")
+
+
+@admin.register(FlashcardReview)
+class FlashcardReviewAdmin(admin.ModelAdmin):
+    list_display = ("user", "term", "rating", "reviewed_at", "due_after")
+    list_filter = ("rating",)
+    list_select_related = ("user", "term")
+    search_fields = ("user__username", "term__term")
+    readonly_fields = ("user", "term", "rating", "reviewed_at", "due_before", "due_after")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.conf import settings
+from django.db.models import Exists, F, Min, OuterRef, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from courses.models import GlossaryTerm, ReadingProgress, Section
+from courses import srs
+from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
 
 
 def sections_with_progress(*, user) -> QuerySet[Section]:
@@ -84,3 +88,81 @@ def term_get(*, slug: str) -> GlossaryTerm:
         ),
         slug=slug,
     )
+
+
+def term_for_review(*, slug: str) -> GlossaryTerm:
+    return get_object_or_404(GlossaryTerm.objects.only("pk", "slug", "term"), slug=slug)
+
+
+# ---------------------------------------------------------------- flashcards
+
+
+@dataclass(frozen=True)
+class DueCard:
+    term: GlossaryTerm
+    state: FlashcardState | None  # None for a card the student has never seen
+
+
+@dataclass(frozen=True)
+class DueCards:
+    cards: list[DueCard]  # due reviews first, the longest overdue first, then new cards in teaching order
+    reviews: int
+    new: int
+    new_left_today: int
+    next_due: datetime | None  # when the next card comes back, if none is due now
+
+    @property
+    def count(self) -> int:
+        return len(self.cards)
+
+    @property
+    def first(self) -> DueCard | None:
+        return self.cards[0] if self.cards else None
+
+
+def start_of_day(now: datetime) -> datetime:
+    return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def flashcards_new_left_today(*, user, now: datetime) -> int:
+    introduced = FlashcardState.objects.filter(user=user, introduced_at__gte=start_of_day(now)).count()
+    return max(settings.JOURNEY_NEW_CARDS_PER_DAY - introduced, 0)
+
+
+def flashcards_due(*, user, now: datetime) -> DueCards:
+    """The cards `user` should study at `now`: due reviews, then new terms up to today's allowance."""
+    term_fields = ("term__slug", "term__term", "term__definition", "term__example", "term__section__title")
+    reviews = list(
+        FlashcardState.objects.filter(user=user, due__lte=now)
+        .select_related("term__section")
+        .only("pk", "card", "due", "last_review", "term_id", "term__section_id", *term_fields)
+        .order_by("due", "pk")
+    )
+    new_left = flashcards_new_left_today(user=user, now=now)
+    new_terms = []
+    if new_left:
+        new_terms = list(
+            GlossaryTerm.objects.exclude(flashcards__user=user)
+            .select_related("section")
+            .only("pk", "slug", "term", "definition", "example", "section__title", "section__order")
+            .order_by(F("section__order").asc(nulls_last=True), "term")[:new_left]
+        )
+    cards = [DueCard(s.term, s) for s in reviews] + [DueCard(t, None) for t in new_terms]
+    next_due = None
+    if not cards:
+        next_due = FlashcardState.objects.filter(user=user).aggregate(next=Min("due"))["next"]
+    return DueCards(cards, len(reviews), len(new_terms), new_left, next_due)
+
+
+@dataclass(frozen=True)
+class RatingChoice:
+    value: int
+    label: str
+    when: str
+
+
+def flashcard_choices(*, card: DueCard, now: datetime) -> list[RatingChoice]:
+    """The four ratings, each with when the card would come back."""
+    fsrs_card = srs.card_load(card.state.card) if card.state else srs.card_new(card_id=card.term.pk, now=now)
+    intervals = srs.intervals(fsrs_card, now)
+    return [RatingChoice(r.value, r.label, srs.describe(intervals[r.value])) for r in FlashcardReview.Rating]

@@ -1,16 +1,20 @@
-"""Writes for the chapter: importing the content tree, rendering sections, marking sections read."""
+"""Writes for the chapter: importing the content tree, rendering sections, marking sections read,
+reviewing flashcards."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
+from courses import selectors, srs
 from courses.autolink import LinkTarget
 from courses.loader import ContentError, read_glossary, read_section
-from courses.models import GlossaryTerm, ReadingProgress, Section
+from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
 from courses.rendering import render_section
 
 DEFAULT_CONTENT_ROOT = settings.BASE_DIR / "content" / "chapter-1"
@@ -175,3 +179,37 @@ def course_load(*, root: Path = DEFAULT_CONTENT_ROOT) -> LoadReport:
 def section_mark_read(*, user, section: Section) -> ReadingProgress:
     progress, _ = ReadingProgress.objects.get_or_create(user=user, section=section)
     return progress
+
+
+class FlashcardNotDue(Exception):
+    """The card cannot be reviewed now: it is not due yet, or today's new cards are used up."""
+
+
+@transaction.atomic
+def flashcard_review(*, user, term: GlossaryTerm, rating: int, now: datetime | None = None) -> FlashcardState:
+    """Record one rating of `term` by `user` and let FSRS set when the card is next due."""
+    now = now or timezone.now()
+    rating = FlashcardReview.Rating(rating)  # ValueError for anything but 1 to 4
+    state = FlashcardState.objects.select_for_update().filter(user=user, term=term).first()
+    if state is None:
+        if selectors.flashcards_new_left_today(user=user, now=now) < 1:
+            raise FlashcardNotDue("You have met today's new cards; more come tomorrow.")
+        card, due_before = srs.card_new(card_id=term.pk, now=now), None
+        state = FlashcardState(user=user, term=term, introduced_at=now)
+    else:
+        # A second submission of the same rating (a double click, the back button, another
+        # tab) finds the card already rescheduled, and changes nothing.
+        if state.due > now:
+            raise FlashcardNotDue(f"{term.term} is not due yet: it comes back {srs.describe(state.due - now)}.")
+        card, due_before = srs.card_load(state.card), state.due
+    card = srs.card_review(card, rating, now)
+    state.card, state.due, state.last_review = card.to_dict(), card.due, now
+    try:
+        with transaction.atomic():
+            state.save()
+    except IntegrityError:  # another request introduced the same card a moment ago
+        raise FlashcardNotDue(f"{term.term} was just reviewed.") from None
+    FlashcardReview.objects.create(
+        user=user, term=term, rating=rating, reviewed_at=now, due_before=due_before, due_after=card.due
+    )
+    return state

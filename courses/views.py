@@ -1,8 +1,11 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from courses import selectors, services
+from courses import selectors, services, srs
+from courses.forms import FlashcardRatingForm
 
 
 def chapter(request):
@@ -49,3 +52,37 @@ def glossary(request):
 
 def term(request, slug):
     return render(request, "courses/term.html", {"term": selectors.term_get(slug=slug)})
+
+
+@login_required
+def flashcards(request):
+    now = timezone.now()
+    due = selectors.flashcards_due(user=request.user, now=now)
+    card = due.first
+    return render(
+        request,
+        "courses/flashcards.html",
+        {
+            "due": due,
+            "card": card,
+            "choices": selectors.flashcard_choices(card=card, now=now) if card else [],
+            "next_in": srs.describe(due.next_due - now) if due.next_due else "",
+        },
+    )
+
+
+@login_required
+@require_POST
+def flashcard_review(request):
+    form = FlashcardRatingForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "That rating did not come through; please choose one of the four buttons.")
+        return redirect("courses:flashcards")
+    term = selectors.term_for_review(slug=form.cleaned_data["term"])
+    try:
+        state = services.flashcard_review(user=request.user, term=term, rating=form.cleaned_data["rating"])
+    except services.FlashcardNotDue as exc:
+        messages.info(request, str(exc))
+    else:
+        messages.success(request, f"{term.term} comes back {srs.describe(state.due - state.last_review)}.")
+    return redirect("courses:flashcards")
