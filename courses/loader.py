@@ -13,7 +13,7 @@ import yaml
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Section pages live at /chapter/<slug>/, beside these pages of the chapter's own.
-RESERVED_SECTION_SLUGS = {"glossary", "flashcards"}
+RESERVED_SECTION_SLUGS = {"glossary", "flashcards", "search"}
 
 
 class ContentError(Exception):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("glossary/<slug:slug>/", views.term, name="term"),
     path("flashcards/", views.flashcards, name="flashcards"),
     path("flashcards/review/", views.flashcard_review, name="flashcard_review"),
+    path("search/", views.search, name="search"),
     path("<slug:slug>/", views.section, name="section"),
     path("<slug:slug>/read/", views.section_mark_read, name="mark_read"),
 ]

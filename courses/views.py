@@ -86,3 +86,8 @@ def flashcard_review(request):
     else:
         messages.success(request, f"{term.term} comes back {srs.describe(state.due - state.last_review)}.")
     return redirect("courses:flashcards")
+
+
+def search(request):
+    results = selectors.search(query=request.GET.get("q", ""))
+    return render(request, "courses/search.html", {"results": results, "search_query": results.query})
