@@ -29,8 +29,12 @@ def sections_with_progress(*, user) -> QuerySet[Section]:
     return qs
 
 
-def section_get(*, slug: str) -> Section:
-    return get_object_or_404(Section, slug=slug)
+def section_get(*, slug: str, user=None) -> Section:
+    """One section; with a signed-in `user`, annotated `is_read` in the same query."""
+    qs = Section.objects.all()
+    if user is not None and user.is_authenticated:
+        qs = qs.annotate(is_read=Exists(ReadingProgress.objects.filter(user=user, section=OuterRef("pk"))))
+    return get_object_or_404(qs, slug=slug)
 
 
 def section_neighbours(*, section: Section) -> tuple[Section | None, Section | None]:

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -20,13 +21,12 @@ def chapter(request):
 
 
 def section(request, slug):
-    section = selectors.section_get(slug=slug)
+    section = selectors.section_get(slug=slug, user=request.user)
     prev, nxt = selectors.section_neighbours(section=section)
-    is_read = request.user.is_authenticated and section.reading.filter(user=request.user).exists()
     return render(
         request,
         "courses/section.html",
-        {"section": section, "prev": prev, "next": nxt, "is_read": is_read},
+        {"section": section, "prev": prev, "next": nxt, "is_read": getattr(section, "is_read", False)},
     )
 
 
@@ -35,6 +35,10 @@ def section(request, slug):
 def section_mark_read(request, slug):
     section = selectors.section_get(slug=slug)
     services.section_mark_read(user=request.user, section=section)
+    if "application/json" in request.headers.get("Accept", ""):
+        # static/js/reading.js marks the section read when the student reaches its end,
+        # and stays on the page.
+        return JsonResponse({"section": section.slug, "read": True})
     _, nxt = selectors.section_neighbours(section=section)
     return redirect(nxt.get_absolute_url() if nxt else "courses:chapter")
 
