@@ -172,6 +172,7 @@ JOURNEY_PREDICT_CACHE_MODELS = env_int("JOURNEY_PREDICT_CACHE_MODELS", 4, minimu
 JOURNEY_PREDICT_CACHE_MB = env_int("JOURNEY_PREDICT_CACHE_MB", 1024, minimum=1)
 JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
 JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
+JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0)  # glossary flashcards
 
 # The time limit sits above the longest job the runner allows; Redis must not hand a
 # running job's message to a second worker, so its visibility timeout sits above both.

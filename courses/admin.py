@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from courses.models import GlossaryTerm, ReadingProgress, Section
-from courses.rendering import render_markdown
+from courses import services
+from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
 
 
 @admin.register(Section)
@@ -10,9 +10,9 @@ class SectionAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
 
     def save_model(self, request, obj, form, change):
-        # Admin edits go through the same sanitizing renderer as loadcourse.
-        obj.body_html = render_markdown(obj.body_markdown)
         super().save_model(request, obj, form, change)
+        # Admin edits go through the same sanitizing, term-linking renderer as loadcourse.
+        services.section_render(section=obj)
 
 
 @admin.register(GlossaryTerm)
@@ -21,8 +21,38 @@ class GlossaryTermAdmin(admin.ModelAdmin):
     search_fields = ("term", "definition")
     filter_horizontal = ("related",)
 
+    # A term's aliases and hover text live inside every section's stored HTML.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.sections_relink()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.sections_relink()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        services.sections_relink()
+
 
 @admin.register(ReadingProgress)
 class ReadingProgressAdmin(admin.ModelAdmin):
     list_display = ("user", "section", "read_at")
     list_select_related = ("user", "section")
+
+
+@admin.register(FlashcardState)
+class FlashcardStateAdmin(admin.ModelAdmin):
+    list_display = ("user", "term", "due", "last_review", "introduced_at")
+    list_select_related = ("user", "term")
+    search_fields = ("user__username", "term__term")
+    readonly_fields = ("user", "term", "card", "due", "last_review", "introduced_at")
+
+
+@admin.register(FlashcardReview)
+class FlashcardReviewAdmin(admin.ModelAdmin):
+    list_display = ("user", "term", "rating", "reviewed_at", "due_after")
+    list_filter = ("rating",)
+    list_select_related = ("user", "term")
+    search_fields = ("user__username", "term__term")
+    readonly_fields = ("user", "term", "rating", "reviewed_at", "due_before", "due_after")

@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Section pages live at /chapter/<slug>/, beside these pages of the chapter's own.
+RESERVED_SECTION_SLUGS = {"glossary", "flashcards", "search"}
 
 
 class ContentError(Exception):
@@ -78,6 +80,8 @@ def read_section(path: Path) -> SectionRecord:
     slug = str(meta["slug"])
     if not SLUG_RE.match(slug):
         raise ContentError(path, line_of("slug"), f"slug {slug!r} must be lowercase words joined by hyphens")
+    if slug in RESERVED_SECTION_SLUGS:
+        raise ContentError(path, line_of("slug"), f"slug {slug!r} is taken by a page of the site; choose another")
     if not isinstance(meta["order"], int) or meta["order"] < 1:
         raise ContentError(path, line_of("order"), "order must be a positive whole number")
     objectives = meta.get("objectives", [])

@@ -1,16 +1,21 @@
-"""Writes for the chapter: importing the content tree, marking sections read."""
+"""Writes for the chapter: importing the content tree, rendering sections, marking sections read,
+reviewing flashcards."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
+from courses import selectors, srs
+from courses.autolink import LinkTarget
 from courses.loader import ContentError, read_glossary, read_section
-from courses.models import GlossaryTerm, ReadingProgress, Section
-from courses.rendering import render_markdown
+from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
+from courses.rendering import render_section
 
 DEFAULT_CONTENT_ROOT = settings.BASE_DIR / "content" / "chapter-1"
 
@@ -32,21 +37,55 @@ class LoadReport:
         )
 
 
-def _upsert(model, report: LoadReport, kind: str, slug: str, values: dict):
+def _upsert(model, report: LoadReport, kind: str, slug: str, values: dict) -> tuple[models.Model, bool]:
+    """Create or update one row; return it and whether the report already lists it."""
     obj = model.objects.filter(slug=slug).first()
     if obj is None:
         obj = model.objects.create(slug=slug, **values)
         report.created.append(f"{kind} {slug}")
-        return obj
+        return obj, True
     changed = [k for k, v in values.items() if getattr(obj, k) != v]
     if changed:
         for k in changed:
             setattr(obj, k, values[k])
         obj.save()
         report.updated.append(f"{kind} {slug} ({', '.join(changed)})")
-    else:
-        report.unchanged += 1
-    return obj
+        return obj, True
+    report.unchanged += 1
+    return obj, False
+
+
+def _link_targets() -> tuple[list[LinkTarget], dict[str, int]]:
+    terms = GlossaryTerm.objects.only("pk", "slug", "short", "aliases")
+    targets = [
+        LinkTarget(slug=t.slug, url=t.get_absolute_url(), short=t.short, aliases=tuple(t.aliases)) for t in terms
+    ]
+    return targets, {t.slug: t.pk for t in terms}
+
+
+def section_render(*, section: Section, targets: tuple[list[LinkTarget], dict[str, int]] | None = None) -> bool:
+    """Render a saved section's Markdown with the current glossary linked; save only what changed.
+
+    Returns whether the stored HTML, text or term mentions changed.
+    """
+    link_targets, pk_by_slug = targets if targets is not None else _link_targets()
+    rendered = render_section(section.body_markdown, link_targets)
+    changed = False
+    if (section.body_html, section.body_text) != (rendered.html, rendered.text):
+        section.body_html, section.body_text = rendered.html, rendered.text
+        section.save(update_fields=["body_html", "body_text", "updated_at"])
+        changed = True
+    wanted = {pk_by_slug[slug] for slug in rendered.mentions}
+    if set(section.mentions.values_list("pk", flat=True)) != wanted:
+        section.mentions.set(wanted)
+        changed = True
+    return changed
+
+
+def sections_relink() -> list[str]:
+    """Re-render every section after the glossary changed; return the slugs whose links changed."""
+    targets = _link_targets()
+    return [s.slug for s in Section.objects.all() if section_render(section=s, targets=targets)]
 
 
 @transaction.atomic
@@ -70,6 +109,7 @@ def course_load(*, root: Path = DEFAULT_CONTENT_ROOT) -> LoadReport:
     terms = read_glossary(glossary_path) if glossary_path.exists() else []
     term_slugs = {t.slug for t in terms}
     seen_terms: dict[str, int] = {}
+    alias_owner: dict[str, str] = {}
     for t in terms:
         if t.slug in seen_terms:
             raise ContentError(t.path, t.line, f"duplicate term slug {t.slug!r} (first at line {seen_terms[t.slug]})")
@@ -79,10 +119,17 @@ def course_load(*, root: Path = DEFAULT_CONTENT_ROOT) -> LoadReport:
             raise ContentError(t.path, t.line, f"term {t.slug!r} links to missing term(s): {', '.join(missing)}")
         if t.section and t.section not in seen:
             raise ContentError(t.path, t.line, f"term {t.slug!r} names missing section {t.section!r}")
+        for alias in t.aliases:
+            # Auto-linking needs to know which one term a phrase stands for.
+            if alias in alias_owner and alias_owner[alias] != t.slug:
+                raise ContentError(
+                    t.path, t.line, f"alias {alias!r} of term {t.slug!r} is also an alias of {alias_owner[alias]!r}"
+                )
+            alias_owner[alias] = t.slug
 
-    sections = {}
+    sections, reported = {}, set()
     for rec in records:
-        sections[rec.slug] = _upsert(
+        sections[rec.slug], listed = _upsert(
             Section,
             report,
             "section",
@@ -92,12 +139,13 @@ def course_load(*, root: Path = DEFAULT_CONTENT_ROOT) -> LoadReport:
                 "order": rec.order,
                 "objectives": rec.objectives,
                 "body_markdown": rec.body,
-                "body_html": render_markdown(rec.body),
             },
         )
+        if listed:
+            reported.add(rec.slug)
     term_objs = {}
     for t in terms:
-        term_objs[t.slug] = _upsert(
+        term_objs[t.slug], _ = _upsert(
             GlossaryTerm,
             report,
             "term",
@@ -118,9 +166,50 @@ def course_load(*, root: Path = DEFAULT_CONTENT_ROOT) -> LoadReport:
             obj.related.set(wanted)
             if f"term {t.slug}" not in " ".join(report.created):
                 report.updated.append(f"term {t.slug} (related)")
+
+    # Render last, once every term exists, so each section links the glossary as it now is.
+    targets = _link_targets()
+    for slug, section in sections.items():
+        if section_render(section=section, targets=targets) and slug not in reported:
+            report.unchanged -= 1
+            report.updated.append(f"section {slug} (glossary links)")
     return report
 
 
 def section_mark_read(*, user, section: Section) -> ReadingProgress:
     progress, _ = ReadingProgress.objects.get_or_create(user=user, section=section)
     return progress
+
+
+class FlashcardNotDue(Exception):
+    """The card cannot be reviewed now: it is not due yet, or today's new cards are used up."""
+
+
+@transaction.atomic
+def flashcard_review(*, user, term: GlossaryTerm, rating: int, now: datetime | None = None) -> FlashcardState:
+    """Record one rating of `term` by `user` and let FSRS set when the card is next due."""
+    now = now or timezone.now()
+    rating = FlashcardReview.Rating(rating)  # ValueError for anything but 1 to 4
+    state = FlashcardState.objects.select_for_update().filter(user=user, term=term).first()
+    if state is None:
+        if selectors.flashcards_new_left_today(user=user, now=now) < 1:
+            raise FlashcardNotDue("You have met today's new cards; more come tomorrow.")
+        card, due_before = srs.card_new(card_id=term.pk, now=now), None
+        state = FlashcardState(user=user, term=term, introduced_at=now)
+    else:
+        # A second submission of the same rating (a double click, the back button, another
+        # tab) finds the card already rescheduled, and changes nothing.
+        if state.due > now:
+            raise FlashcardNotDue(f"{term.term} is not due yet: it comes back {srs.describe(state.due - now)}.")
+        card, due_before = srs.card_load(state.card), state.due
+    card = srs.card_review(card, rating, now)
+    state.card, state.due, state.last_review = card.to_dict(), card.due, now
+    try:
+        with transaction.atomic():
+            state.save()
+    except IntegrityError:  # another request introduced the same card a moment ago
+        raise FlashcardNotDue(f"{term.term} was just reviewed.") from None
+    FlashcardReview.objects.create(
+        user=user, term=term, rating=rating, reviewed_at=now, due_before=due_before, due_after=card.due
+    )
+    return state

@@ -58,6 +58,7 @@ def test_every_jargon_term_of_the_chapter_has_a_definition():
         (lambda t: t.replace("order: 1", "order: first"), "01-history.md:4: order must be a positive whole number"),
         (lambda t: t.replace("---\n", "", 1), "01-history.md:1: front matter missing"),
         (lambda t: t.replace("title:", "title: [unclosed", 1), "01-history.md:"),
+        (lambda t: t.replace("slug: history", "slug: flashcards"), "01-history.md:2: slug 'flashcards' is taken"),
     ],
 )
 def test_a_bad_section_file_fails_with_file_and_line_and_changes_nothing(content, edit, words):

@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from courses.models import ReadingProgress, Section
@@ -40,10 +41,53 @@ def test_the_chapter_code_is_highlighted(client, course):
     assert "vision_learner" in page and 'class="language-python"' in page and "<span" in page
 
 
-def test_unknown_sections_and_terms_are_404_in_the_sites_style(client, course):
-    for url in ("/chapter/no-such-section/", "/chapter/glossary/no-such-term/"):
-        response = client.get(url)
+def test_unknown_sections_and_terms_are_404_in_the_sites_style(client, student, course):
+    client.force_login(student)
+    responses = [
+        client.get("/chapter/no-such-section/"),
+        client.get("/chapter/glossary/no-such-term/"),
+        client.post("/chapter/no-such-section/read/"),
+    ]
+    for response in responses:
         assert response.status_code == 404
+        page = response.content.decode()
+        assert "We could not find that page" in page and 'class="site-header"' in page
+
+
+def test_every_section_ends_with_a_check_yourself_link_to_its_quiz(client, course):
+    for slug in Section.objects.values_list("slug", flat=True):
+        page = client.get(reverse("courses:section", args=[slug])).content.decode()
+        end = page[page.index('<footer class="section-end">') :]
+        assert f'href="{reverse("quizzes:section", args=[slug])}"' in end and "Check yourself" in end
+
+
+def test_reaching_the_end_marks_the_section_read_through_a_csrf_protected_post(student, course):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(student)
+    page = client.get(reverse("courses:section", args=["history"])).content.decode()
+    url = reverse("courses:mark_read", args=["history"])
+    assert f'<div id="section-end" data-mark-read="{url}"' in page and "js/reading.js" in page
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    assert client.post(url, HTTP_ACCEPT="application/json").status_code == 403
+    assert not ReadingProgress.objects.exists()
+    response = client.post(url, HTTP_ACCEPT="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200 and response.json() == {"section": "history", "read": True}
+    assert ReadingProgress.objects.filter(user=student, section__slug="history").count() == 1
+    again = client.get(reverse("courses:section", args=["history"])).content.decode()
+    assert "section-end" not in again.replace('class="section-end"', "") and "js/reading.js" not in again
+    assert "You have read this section." in again
+
+
+def test_anonymous_readers_get_no_automatic_marking(client, course):
+    page = client.get(reverse("courses:section", args=["history"])).content.decode()
+    assert 'id="section-end"' not in page and "js/reading.js" not in page
+
+
+def test_section_page_query_count_is_bounded(client, student, course, django_assert_num_queries):
+    client.force_login(student)
+    # django_session, auth_user, the section with its read flag, previous section, next section
+    with django_assert_num_queries(5):
+        client.get(reverse("courses:section", args=["first-model"]))
 
 
 def test_marking_a_section_read_shows_on_the_chapter_page(client, student, course):
