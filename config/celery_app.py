@@ -7,6 +7,7 @@ import sys
 from celery import Celery
 from celery.signals import setup_logging
 from django.core.exceptions import ImproperlyConfigured
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,6 +17,9 @@ try:
     importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
 except ImproperlyConfigured as exc:
     sys.exit(f"Journey cannot start: {exc}")
+
+# The embedded broker with bindings shared between processes (see config/broker.py).
+TRANSPORT_ALIASES["sqla"] = "config.broker:Transport"
 
 app = Celery("journey")
 app.config_from_object("django.conf:settings", namespace="CELERY")
