@@ -58,16 +58,18 @@ def job_new(request):
 @login_required
 def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id)
+    epochs = list(job.epoch_rows.all())
     return render(
         request,
         "mlworker/job_detail.html",
         {
             "job": job,
-            "epochs": job.epoch_rows.all(),
+            "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
             "confusion_rows": list(zip(job.classes, job.confusion, strict=False)),
             "predictions": job.predictions.all()[:20] if job.model_file else [],
             "predict_form": PredictForm(),
+            "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],
         },
     )
 

@@ -83,8 +83,8 @@
   function startJobPage(root) {
     var chart = document.getElementById("loss-chart");
     var table = document.querySelector("#epoch-table tbody");
-    var initialEpochs = [];
-    drawLines(chart, lossSeries(readJSON("loss-data"), initialEpochs, 1), {xlabel: "batches"});
+    var nBatches = Number(root.dataset.nBatches) || 1;
+    drawLines(chart, lossSeries(readJSON("loss-data"), readJSON("epochs-data") || [], nBatches), {xlabel: "batches"});
     var lr = readJSON("lr-data");
     if (lr && lr.points) {
       drawLines(document.getElementById("lr-chart"), [{points: lr.points, cls: "train"}], {logx: true, xlabel: "learning rate (log scale)"});
