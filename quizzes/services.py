@@ -236,9 +236,8 @@ def _auto_fields(question: Question, response, now) -> dict:
 
 
 def _queue_free_text(answer_id: int, now) -> None:
-    Answer.objects.filter(pk=answer_id).update(
-        **_ungraded(), verdict=Verdict.PENDING, grading_round=F("grading_round") + 1, grading_queued_at=now
-    )
+    fields = {**_ungraded(), "verdict": Verdict.PENDING, "grading_round": F("grading_round") + 1}
+    Answer.objects.filter(pk=answer_id).update(**fields, grading_queued_at=now)
     transaction.on_commit(partial(grading_dispatch, answer_id=answer_id))
 
 

@@ -202,13 +202,14 @@ def fake_grader(monkeypatch):
 
 
 @pytest.fixture
-def eager_celery(monkeypatch):
+def eager_celery():
     """Tasks run in the test process as soon as they are queued."""
     from config.celery_app import app
 
-    monkeypatch.setattr(app.conf, "task_always_eager", True)
-    monkeypatch.setattr(app.conf, "task_eager_propagates", True)
-    return app
+    before = app.conf.get("task_always_eager", False)
+    app.conf.update(task_always_eager=True)
+    yield app
+    app.conf.update(task_always_eager=before)
 
 
 @pytest.fixture(autouse=True)
