@@ -76,8 +76,11 @@ class QuizRow:
 
 def quiz_catalogue(*, user) -> list[QuizRow]:
     """Every quiz (each section's, then the chapter's) with this student's best and last test scores."""
-    sections = Section.objects.only("slug", "title", "order").annotate(
-        n_questions=Count("questions", filter=Q(questions__is_active=True))
+    # Explicit order: Django drops Meta.ordering from queries that aggregate.
+    sections = (
+        Section.objects.only("slug", "title", "order")
+        .annotate(n_questions=Count("questions", filter=Q(questions__is_active=True)))
+        .order_by("order")
     )
     rows = {s.slug: QuizRow(Quiz(s.slug, s.title, s, s.n_questions)) for s in sections}
     rows[CHAPTER_QUIZ] = QuizRow(Quiz(CHAPTER_QUIZ, CHAPTER_TITLE, None, sum(r.quiz.pool for r in rows.values())))

@@ -107,9 +107,14 @@ def test_anonymous_visitors_cannot_start_or_review(client, mini_bank, path):
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
-def test_the_quiz_list_is_public_and_an_unknown_quiz_is_404(client, student, mini_bank):
+def test_the_quiz_list_is_public_in_chapter_order_and_an_unknown_quiz_is_404(client, student, mini_bank):
+    from courses.models import Section
+
+    Section.objects.create(slug="prelude", title="A prelude", order=0, body_markdown="")  # added last, listed first
     page = client.get(reverse("quizzes:index")).content.decode()
-    assert "Neural networks: a short history" in page and "The whole chapter" in page and "Log in" in page
+    assert "Log in" in page
+    titles = ["A prelude", "Neural networks: a short history", "What is machine learning?", "The whole chapter"]
+    assert [page.index(t) for t in titles] == sorted(page.index(t) for t in titles)
     client.force_login(student)
     assert client.get(reverse("quizzes:section", args=["no-such-section"])).status_code == 404
 
@@ -302,6 +307,7 @@ def test_an_empty_attempt_hands_in_with_zero(client, student, attempt):
     assert attempt.score == 0 and attempt.state == "graded"
     page = client.get(url("review", attempt)).content.decode()
     assert page.count("No answer</em>") == 8 and "0%" in page
+    assert "No answer was given." not in page  # said once, as "No answer", not twice
 
 
 def test_the_server_closes_a_test_whose_time_ran_out(client, student, mini_bank):
