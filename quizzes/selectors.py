@@ -18,7 +18,10 @@ INSTRUCTOR_GROUP = "instructor"
 def is_instructor(user) -> bool:
     if not user.is_authenticated:
         return False
-    return user.is_superuser or user.groups.filter(name=INSTRUCTOR_GROUP).exists()
+    # Asked by a view and by each selector it calls: remember the answer on this user object.
+    if not hasattr(user, "_is_instructor"):
+        user._is_instructor = user.is_superuser or user.groups.filter(name=INSTRUCTOR_GROUP).exists()
+    return user._is_instructor
 
 
 # ---------------------------------------------------------------- quizzes
