@@ -2,6 +2,7 @@
 saving with and without the script, bad and hostile input, and bounded queries."""
 
 import json
+import re
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -398,3 +399,31 @@ def test_the_review_page_query_count_does_not_grow_with_questions(
         # django_session, auth_user, attempt, answers with questions and sections, their glossary terms
         with django_assert_num_queries(5):
             assert client.get(url("status", attempt)).status_code == 200
+
+
+def test_every_question_of_the_real_bank_renders_without_its_key_and_marks_right_answers_right(
+    client, student, bank, settings
+):
+    settings.JOURNEY_CHAPTER_QUIZ_SIZE = 500  # the whole bank in one attempt
+    attempt = attempt_start(user=student, quiz="chapter", mode="test")
+    assert len(attempt.question_ids) == 102
+    client.force_login(student)
+    page = client.get(url("attempt", attempt)).content.decode()
+    # Option texts use the word ("no correct answers to learn from"); no attribute or key does.
+    assert not re.search(r"""correct["'=:]|["']correct|data-correct""", page)
+    for question in bank.values():
+        assert question.explanation_html not in page, question.slug
+        for secret in filter(None, [question.reference_answer, *question.key_points, *question.misconceptions]):
+            assert secret not in page, question.slug
+    parsed = Page(page)
+    assert parsed.fieldsets == parsed.legends == 102
+    assert all(c.get("id") in parsed.labels for c in parsed.controls)
+
+    client.post(url("save", attempt), {**all_right(attempt), "action": "submit"})
+    verdicts = dict(attempt.answers.values_list("question__slug", "verdict"))
+    assert {slug for slug, v in verdicts.items() if v != "correct"} == {
+        slug for slug, q in bank.items() if q.type == "free_text"
+    }
+    assert set(verdicts[slug] for slug, q in bank.items() if q.type == "free_text") == {"pending"}
+    review = client.get(url("review", attempt)).content.decode()
+    assert review.count('data-status="pending"') == 18 and "84 of 102 fully right" in review.replace("</span>", "")
