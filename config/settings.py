@@ -8,7 +8,17 @@ no services at all: SQLite, a Celery broker on a SQLite file, media on local dis
 
 from pathlib import Path
 
-from config.env import SQLITE_OPTIONS, broker_url, database_from_url, env_bool, env_int, env_list, env_str
+from config.env import (
+    SQLITE_OPTIONS,
+    broker_url,
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("JOURNEY_VAR_DIR", str(BASE_DIR / "var")))
@@ -174,6 +184,20 @@ JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
 JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
 JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0)  # glossary flashcards
 
+# Quizzes.
+JOURNEY_CHAPTER_QUIZ_SIZE = env_int("JOURNEY_CHAPTER_QUIZ_SIZE", 15, minimum=1)
+# Which test attempt gives a quiz's grade: the best one or the latest one.
+JOURNEY_QUIZ_GRADING = env_choice("JOURNEY_QUIZ_GRADING", "best", ("best", "last"))
+# A free-text grade the grader is less sure of than this goes to an instructor.
+JOURNEY_REVIEW_CONFIDENCE = env_float("JOURNEY_REVIEW_CONFIDENCE", 0.6, minimum=0.0, maximum=1.0)
+# A timed test allows this many seconds per question, plus a grace for saves still in flight.
+JOURNEY_TEST_SECONDS_PER_QUESTION = env_int("JOURNEY_TEST_SECONDS_PER_QUESTION", 90, minimum=5)
+JOURNEY_TEST_GRACE_SECONDS = env_int("JOURNEY_TEST_GRACE_SECONDS", 5, minimum=0)
+JOURNEY_ANSWER_MAX_CHARS = env_int("JOURNEY_ANSWER_MAX_CHARS", 4000, minimum=100)
+# A free-text answer still waiting for the grader after this long is queued again.
+JOURNEY_GRADING_REDISPATCH_AFTER = env_int("JOURNEY_GRADING_REDISPATCH_AFTER", 300, minimum=10)
+JOURNEY_QUIZ_HOUSEKEEPING_SECONDS = env_int("JOURNEY_QUIZ_HOUSEKEEPING_SECONDS", 60, minimum=1)
+
 # The time limit sits above the longest job the runner allows; Redis must not hand a
 # running job's message to a second worker, so its visibility timeout sits above both.
 CELERY_TASK_TIME_LIMIT = JOURNEY_MAX_JOB_SECONDS + 300
@@ -195,6 +219,10 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-housekeeping": {
         "task": "mlworker.tasks.housekeeping",
         "schedule": float(JOURNEY_HOUSEKEEPING_SECONDS),
+    },
+    "quizzes-housekeeping": {
+        "task": "quizzes.tasks.housekeeping",
+        "schedule": float(JOURNEY_QUIZ_HOUSEKEEPING_SECONDS),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -1,11 +1,276 @@
-from django.shortcuts import render
+"""The quiz pages: the list of quizzes, starting one, taking it, its review, and the instructors' queue."""
 
-from courses import selectors
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from quizzes import selectors, services
+from quizzes.display import question_view, result_view
+from quizzes.forms import BadAnswer, ReviewForm, StartForm, response_from_post
+from quizzes.models import Attempt, Verdict
+from quizzes.templatetags.quiz_tags import percent
+
+MSG_TIME_UP = "The time for this test ran out, so it was handed in with the answers you had saved."
+MSG_CLOSED = "This attempt is already handed in; here is how it went."
 
 
 def index(request):
-    return render(request, "quizzes/index.html", {"sections": selectors.sections_with_progress(user=request.user)})
+    # django_session, auth_user, auth_group (instructor?), sections with question counts, the student's attempts
+    rows = selectors.quiz_catalogue(user=request.user)
+    return render(
+        request,
+        "quizzes/index.html",
+        {
+            "sections": rows[:-1],
+            "chapter": rows[-1],
+            "method": settings.JOURNEY_QUIZ_GRADING,
+            "is_instructor": selectors.is_instructor(request.user),
+        },
+    )
 
 
-def section(request, slug):
-    return render(request, "quizzes/section.html", {"section": selectors.section_get(slug=slug)})
+@login_required
+@require_http_methods(["GET", "POST"])
+def start(request, slug):
+    quiz = selectors.quiz_get(slug=slug)
+    form = StartForm(request.POST or None)
+    if request.method == "POST" and quiz.pool and form.is_valid():
+        attempt = services.attempt_start(
+            user=request.user, quiz=quiz.slug, mode=form.cleaned_data["mode"], timed=form.cleaned_data["timed"]
+        )
+        return redirect(attempt)
+    attempts = selectors.attempts_of_quiz(user=request.user, quiz=quiz.slug)
+    return render(request, "quizzes/start.html", {"quiz": quiz, "form": form, "attempts": attempts})
+
+
+def _attempt_or_closed(request, attempt_id) -> Attempt:
+    """The user's attempt, handed in by the server first if its time ran out."""
+    attempt = selectors.attempt_get(user=request.user, attempt_id=attempt_id)
+    if attempt.is_open and services.attempt_close_if_expired(attempt=attempt).timed_out:
+        messages.warning(request, MSG_TIME_UP)
+    return attempt
+
+
+@login_required
+@require_GET
+def attempt(request, attempt_id):
+    # django_session, auth_user, attempt, answers with their questions and sections, quiz title
+    attempt = _attempt_or_closed(request, attempt_id)
+    if not attempt.is_open:
+        return redirect("quizzes:review", attempt.pk)
+    items = []
+    for answer in selectors.attempt_answers(attempt=attempt, with_terms=attempt.is_practice):
+        checked = attempt.is_practice and answer.verdict
+        items.append((question_view(attempt, answer), result_view(answer, show_key=False) if checked else None))
+    return render(
+        request,
+        "quizzes/attempt.html",
+        {
+            "attempt": attempt,
+            "title": selectors.quiz_title(attempt=attempt),
+            "items": items,
+            "pending": any(r and r.status == "pending" for _, r in items),
+            "now": timezone.now(),
+            "max_chars": settings.JOURNEY_ANSWER_MAX_CHARS,
+        },
+    )
+
+
+def _read_answers(attempt: Attempt, data, positions=None) -> tuple[dict, list[int]]:
+    responses, cut = {}, []
+    for answer in selectors.attempt_answers(attempt=attempt):
+        if positions is not None and answer.position not in positions:
+            continue
+        response, was_cut = response_from_post(attempt, answer.question, answer.position, data)
+        responses[answer.position] = response
+        if was_cut:
+            cut.append(answer.position)
+    return responses, cut
+
+
+def _cut_message(cut: list[int]) -> str:
+    numbers = ", ".join(str(n) for n in cut)
+    return (
+        f"Your answer to question {numbers} was longer than {settings.JOURNEY_ANSWER_MAX_CHARS:,} characters, "
+        "so only its beginning was kept."
+    )
+
+
+@login_required
+@require_POST
+def attempt_save(request, attempt_id):
+    """The page's one form: save every answer, then hand in, check one (practice) or stay."""
+    attempt = _attempt_or_closed(request, attempt_id)
+    if not attempt.is_open:
+        if not attempt.timed_out:
+            messages.info(request, MSG_CLOSED)
+        return redirect("quizzes:review", attempt.pk)
+    try:
+        responses, cut = _read_answers(attempt, request.POST)
+    except BadAnswer as exc:
+        return HttpResponseBadRequest(str(exc))
+    try:
+        services.answers_save(attempt=attempt, responses=responses)
+        if cut:
+            messages.warning(request, _cut_message(cut))
+        if request.POST.get("action") == "submit":
+            services.attempt_submit(attempt=attempt)
+            return redirect("quizzes:review", attempt.pk)
+        check = request.POST.get("check", "")
+        if check:
+            if not attempt.is_practice or not check.isdigit() or int(check) not in responses:
+                return HttpResponseBadRequest("Only practice attempts check single answers.")
+            services.answer_check(attempt=attempt, position=int(check))
+            return redirect(reverse("quizzes:attempt", args=[attempt.pk]) + f"#q{check}")
+    except services.AttemptClosed:
+        attempt.refresh_from_db()
+        messages.warning(request, MSG_TIME_UP if attempt.timed_out else MSG_CLOSED)
+        return redirect("quizzes:review", attempt.pk)
+    messages.success(request, "Your answers are saved.")
+    return redirect("quizzes:attempt", attempt.pk)
+
+
+@login_required
+@require_POST
+def answer_autosave(request, attempt_id, position):
+    """What the page's script posts as the student goes: one question's fields, JSON back."""
+    attempt = _attempt_or_closed(request, attempt_id)
+    answer = selectors.answer_at(attempt=attempt, position=position)
+    if not attempt.is_open:
+        return JsonResponse({"closed": True, "url": reverse("quizzes:review", args=[attempt.pk])}, status=409)
+    try:
+        response, cut = response_from_post(attempt, answer.question, position, request.POST)
+    except BadAnswer as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    try:
+        changed = services.answers_save(attempt=attempt, responses={position: response})
+    except services.AttemptClosed:
+        return JsonResponse({"closed": True, "url": reverse("quizzes:review", args=[attempt.pk])}, status=409)
+    return JsonResponse(
+        {
+            "saved": True,
+            "changed": position in changed,
+            "answered": response is not None,
+            "message": _cut_message([position]) if cut else "",
+        }
+    )
+
+
+@login_required
+@require_POST
+def attempt_submit(request, attempt_id):
+    attempt = _attempt_or_closed(request, attempt_id)
+    if attempt.is_open:
+        services.attempt_submit(attempt=attempt)
+    return redirect("quizzes:review", attempt.pk)
+
+
+@login_required
+@require_GET
+def review(request, attempt_id):
+    # django_session, auth_user, attempt, answers with questions and sections, their glossary terms, quiz title
+    attempt = _attempt_or_closed(request, attempt_id)
+    if attempt.is_open:
+        return redirect("quizzes:attempt", attempt.pk)
+    items = [result_view(a) for a in selectors.attempt_answers(attempt=attempt, with_terms=True)]
+    return render(
+        request,
+        "quizzes/review.html",
+        {
+            "attempt": attempt,
+            "title": selectors.quiz_title(attempt=attempt),
+            "items": items,
+            "waiting": any(i.status in ("pending", "review") for i in items),
+            "right": sum(1 for i in items if i.answer.verdict == Verdict.CORRECT),
+        },
+    )
+
+
+@login_required
+@require_GET
+@never_cache
+def attempt_status(request, attempt_id):
+    """Small JSON for the page's script. Before hand-in it says what is saved and, in practice,
+    how each checked answer did; a test's results appear only once it is handed in."""
+    # django_session, auth_user, attempt, answers with questions and sections (+ their glossary terms)
+    attempt = _attempt_or_closed(request, attempt_id)
+    shows_results = not attempt.is_open or attempt.is_practice
+    rows, right = [], 0
+    for answer in selectors.attempt_answers(attempt=attempt, with_terms=shows_results):
+        right += answer.verdict == Verdict.CORRECT
+        row = {"n": answer.position, "saved": answer.response is not None}
+        if shows_results:
+            item = result_view(answer, show_key=not attempt.is_open)
+            row["status"] = item.status
+            if item.status != "unchecked":
+                row["html"] = render_to_string("quizzes/_result.html", {"item": item}, request=request)
+        rows.append(row)
+    statuses = {r.get("status") for r in rows}
+    payload = {
+        "state": attempt.state,
+        "pending": "pending" in statuses,
+        "review": "review" in statuses,
+        "answers": rows,
+    }
+    if attempt.is_open and attempt.deadline:
+        payload["seconds_left"] = max(0, int((attempt.deadline - timezone.now()).total_seconds()))
+    if not attempt.is_open:
+        payload.update(
+            score=attempt.score,
+            score_text=percent(attempt.score),
+            right=right,
+            url=reverse("quizzes:review", args=[attempt.pk]),
+        )
+    return JsonResponse(payload)
+
+
+# ---------------------------------------------------------------- instructors
+
+
+def _instructor_only(request):
+    if not selectors.is_instructor(request.user):
+        raise PermissionDenied("Only instructors review answers.")
+
+
+@login_required
+@require_GET
+def review_queue(request):
+    _instructor_only(request)
+    waiting = [result_view(a) for a in selectors.review_queue(user=request.user)]
+    recent = selectors.answers_recently_graded(user=request.user)
+    return render(request, "quizzes/review_queue.html", {"waiting": waiting, "recent": recent})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_answer(request, answer_id):
+    answer = selectors.answer_get_for_review(user=request.user, answer_id=answer_id)
+    suggestion = (answer.grader_result or {}).get("score")
+    if suggestion is None and answer.score is not None:
+        suggestion = answer.score
+    form = ReviewForm(request.POST or None, suggestion=suggestion)
+    if request.method == "POST" and form.is_valid():
+        services.answer_review(
+            answer=answer, by=request.user, score=form.cleaned_data["fraction"], comment=form.cleaned_data["comment"]
+        )
+        messages.success(request, f"Saved: {answer.attempt.user} gets {round(form.cleaned_data['fraction'] * 100)}%.")
+        return redirect("quizzes:review_queue")
+    if not form.is_bound:
+        form = ReviewForm(
+            initial={
+                "score": None if answer.score is None else round(answer.score * 100),
+                "comment": answer.instructor_comment,
+            },
+            suggestion=suggestion,
+        )
+    return render(request, "quizzes/review_answer.html", {"item": result_view(answer), "form": form})

@@ -1,0 +1,202 @@
+"""Quiz questions imported from content/, students' attempts at quizzes, and their graded answers."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from courses.models import GlossaryTerm, Section
+
+CHAPTER_QUIZ = "chapter"
+
+
+class QuestionType(models.TextChoices):
+    SINGLE = "single", "Single choice"
+    MULTIPLE = "multiple", "Multiple choice"
+    TRUE_FALSE = "true_false", "True or false"
+    NUMERIC = "numeric", "Number"
+    MATCHING = "matching", "Matching"
+    FILL_BLANK = "fill_blank", "Fill in the blank"
+    FREE_TEXT = "free_text", "Free text"
+
+
+class Question(models.Model):
+    """One question of the bank. `content/` is its source; `loadcourse` writes it here."""
+
+    # The fields that decide what counts as right: changing one of them calls for a regrade.
+    KEY_FIELDS = (
+        "type", "options", "answer", "tolerance", "pairs", "answers", "case_sensitive",
+        "reference_answer", "key_points", "misconceptions",
+    )  # fmt: skip
+
+    slug = models.SlugField(unique=True, max_length=120)
+    section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="questions")
+    order = models.PositiveIntegerField(default=0, help_text="Position in its section's file.")
+    type = models.CharField(max_length=20, choices=QuestionType.choices)
+    source_ref = models.CharField(max_length=40, blank=True, help_text="The chapter's own question, e.g. Q7.")
+    prompt = models.TextField(help_text="Markdown.")
+    prompt_html = models.TextField(editable=False, default="")
+    explanation = models.TextField(help_text="Markdown, shown once the question is answered.")
+    explanation_html = models.TextField(editable=False, default="")
+    terms = models.ManyToManyField(GlossaryTerm, blank=True, related_name="questions")
+    options = models.JSONField(
+        default=list, blank=True, help_text='single/multiple: [{"key": "a", "text": "...", "correct": true}, ...]'
+    )
+    answer = models.JSONField(null=True, blank=True, help_text="true_false: true or false; numeric: a number.")
+    tolerance = models.FloatField(default=0, help_text="numeric: how far from the answer still counts as right.")
+    unit = models.CharField(max_length=20, blank=True)
+    pairs = models.JSONField(default=list, blank=True, help_text='matching: [{"left": "...", "right": "..."}, ...]')
+    answers = models.JSONField(default=list, blank=True, help_text="fill_blank: the accepted answers.")
+    case_sensitive = models.BooleanField(
+        default=True, help_text="fill_blank: compare letter case exactly (code), or not (ordinary words)."
+    )
+    reference_answer = models.TextField(blank=True)
+    key_points = models.JSONField(default=list, blank=True)
+    misconceptions = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Off once the question left the bank; past attempts still show it."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["section__order", "order"]
+
+    def __str__(self):
+        return self.slug
+
+    @property
+    def is_free_text(self) -> bool:
+        return self.type == QuestionType.FREE_TEXT
+
+    def option_keys(self) -> list[str]:
+        return [str(o["key"]) for o in self.options]
+
+    def correct_keys(self) -> set[str]:
+        return {str(o["key"]) for o in self.options if o.get("correct")}
+
+    def free_text_spec(self):
+        """What the free-text grader needs to know about this question."""
+        grading = importlib.import_module("quizzes.grading")  # lands separately; the model loads lazily
+        return grading.FreeTextSpec(
+            prompt=self.prompt,
+            reference_answer=self.reference_answer,
+            key_points=tuple(self.key_points),
+            misconceptions=tuple(self.misconceptions),
+        )
+
+
+class Attempt(models.Model):
+    class Mode(models.TextChoices):
+        PRACTICE = "practice", "Practice"
+        TEST = "test", "Test"
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        SUBMITTED = "submitted", "Submitted, grades still coming"
+        GRADED = "graded", "Graded"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_attempts")
+    quiz = models.CharField(max_length=60, help_text=f"A section's slug, or {CHAPTER_QUIZ!r} for the chapter quiz.")
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    question_ids = models.JSONField(default=list, help_text="The questions drawn for this attempt, in order.")
+    shuffles = models.JSONField(
+        default=dict, help_text="Per question id: the order its options (or matching answers) are shown in."
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    deadline = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    timed_out = models.BooleanField(default=False, help_text="Closed by the server when its time ran out.")
+    score = models.FloatField(null=True, blank=True, help_text="0 to 1; answers still waiting count as 0.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.IN_PROGRESS)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["user", "quiz", "state"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=1), name="attempt_score_0_to_1"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.quiz} · {self.mode} #{self.pk}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        if self.state == self.State.IN_PROGRESS:
+            return reverse("quizzes:attempt", args=[self.pk])
+        return reverse("quizzes:review", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.IN_PROGRESS
+
+    @property
+    def is_practice(self) -> bool:
+        return self.mode == self.Mode.PRACTICE
+
+
+class Verdict(models.TextChoices):
+    CORRECT = "correct", "Right"
+    PARTIAL = "partial", "Partly right"
+    INCORRECT = "incorrect", "Wrong"
+    NEEDS_REVIEW = "needs_review", "Awaiting review"
+    PENDING = "pending", "Being graded"
+
+
+class GradedBy(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    GRADER = "grader", "Free-text grader"
+    INSTRUCTOR = "instructor", "Instructor"
+
+
+class Answer(models.Model):
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="student_answers")
+    position = models.PositiveSmallIntegerField(help_text="1 for the attempt's first question.")
+    response = models.JSONField(null=True, blank=True, help_text="The student's answer; empty when unanswered.")
+    saved_at = models.DateTimeField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=12, choices=Verdict.choices, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    graded_by = models.CharField(max_length=10, choices=GradedBy.choices, blank=True)
+    graded_at = models.DateTimeField(null=True, blank=True)
+    feedback = models.TextField(blank=True, help_text="What the grader says to the student.")
+    grader_result = models.JSONField(null=True, blank=True, help_text="The free-text grader's own suggestion.")
+    needs_review = models.BooleanField(default=False, db_index=True)
+    instructor_comment = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    checks = models.PositiveSmallIntegerField(default=0, help_text="Practice: how often the student checked it.")
+    # Each time the answer is sent to the free-text grader the round goes up; a result for an
+    # older round (the student changed the answer meanwhile) is dropped.
+    grading_round = models.PositiveIntegerField(default=0)
+    grading_queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "question"], name="one_answer_per_question"),
+            models.UniqueConstraint(fields=["attempt", "position"], name="one_answer_per_position"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=1), name="answer_score_0_to_1"
+            ),
+        ]
+
+    def __str__(self):
+        return f"attempt {self.attempt_id} · {self.position}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.verdict == Verdict.PENDING
+
+    @property
+    def is_final(self) -> bool:
+        return bool(self.verdict) and not self.is_pending and not self.needs_review

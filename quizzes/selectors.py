@@ -1,0 +1,167 @@
+"""Reads of the quizzes, always scoped to the user who asks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from courses.models import Section
+from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question
+
+INSTRUCTOR_GROUP = "instructor"
+
+
+def is_instructor(user) -> bool:
+    if not user.is_authenticated:
+        return False
+    # Asked by a view and by each selector it calls: remember the answer on this user object.
+    if not hasattr(user, "_is_instructor"):
+        user._is_instructor = user.is_superuser or user.groups.filter(name=INSTRUCTOR_GROUP).exists()
+    return user._is_instructor
+
+
+# ---------------------------------------------------------------- quizzes
+
+
+@dataclass
+class Quiz:
+    slug: str
+    title: str
+    section: Section | None
+    pool: int  # questions in the bank for this quiz
+
+    @property
+    def size(self) -> int:
+        """Questions per attempt."""
+        return min(self.pool, settings.JOURNEY_CHAPTER_QUIZ_SIZE) if self.section is None else self.pool
+
+    @property
+    def minutes(self) -> int:
+        return max(1, round(self.size * settings.JOURNEY_TEST_SECONDS_PER_QUESTION / 60))
+
+
+CHAPTER_TITLE = "The whole chapter"
+
+
+def quiz_get(*, slug: str) -> Quiz:
+    """The quiz of one section, or the chapter quiz; 404 when there is no such quiz."""
+    active = Question.objects.filter(is_active=True)
+    if slug == CHAPTER_QUIZ:
+        return Quiz(slug=slug, title=CHAPTER_TITLE, section=None, pool=active.count())
+    section = get_object_or_404(Section.objects.only("slug", "title", "order"), slug=slug)
+    return Quiz(slug=slug, title=section.title, section=section, pool=active.filter(section=section).count())
+
+
+def quiz_title(*, attempt: Attempt) -> str:
+    if attempt.quiz == CHAPTER_QUIZ:
+        return CHAPTER_TITLE
+    return Section.objects.filter(slug=attempt.quiz).values_list("title", flat=True).first() or attempt.quiz
+
+
+@dataclass
+class QuizRow:
+    quiz: Quiz
+    tests: int = 0
+    practices: int = 0
+    best: float | None = None
+    last: float | None = None
+    waiting: bool = False  # the latest test still has answers with the grader or an instructor
+    resume: int | None = None
+
+    @property
+    def grade(self) -> float | None:
+        return self.best if settings.JOURNEY_QUIZ_GRADING == "best" else self.last
+
+
+def quiz_catalogue(*, user) -> list[QuizRow]:
+    """Every quiz (each section's, then the chapter's) with this student's best and last test scores."""
+    # Explicit order: Django drops Meta.ordering from queries that aggregate.
+    sections = (
+        Section.objects.only("slug", "title", "order")
+        .annotate(n_questions=Count("questions", filter=Q(questions__is_active=True)))
+        .order_by("order")
+    )
+    rows = {s.slug: QuizRow(Quiz(s.slug, s.title, s, s.n_questions)) for s in sections}
+    rows[CHAPTER_QUIZ] = QuizRow(Quiz(CHAPTER_QUIZ, CHAPTER_TITLE, None, sum(r.quiz.pool for r in rows.values())))
+    if user.is_authenticated:
+        attempts = Attempt.objects.filter(user=user).order_by("started_at")
+        for a in attempts.values("id", "quiz", "mode", "state", "score"):
+            row = rows.get(a["quiz"])
+            if row is None:
+                continue
+            if a["state"] == Attempt.State.IN_PROGRESS:
+                row.resume = a["id"]
+            elif a["mode"] == Attempt.Mode.PRACTICE:
+                row.practices += 1
+            else:
+                row.tests += 1
+                row.last = a["score"]
+                row.best = a["score"] if row.best is None else max(row.best, a["score"] or 0.0)
+                row.waiting = a["state"] == Attempt.State.SUBMITTED
+    return list(rows.values())
+
+
+# ---------------------------------------------------------------- attempts
+
+
+def attempts_visible_to(user) -> QuerySet[Attempt]:
+    """A student's own attempts. Anyone else's is as absent as one that never existed."""
+    if not user.is_authenticated:
+        return Attempt.objects.none()
+    return Attempt.objects.filter(user=user)
+
+
+def attempt_get(*, user, attempt_id: int) -> Attempt:
+    return get_object_or_404(attempts_visible_to(user), pk=attempt_id)
+
+
+def attempts_of_quiz(*, user, quiz: str) -> QuerySet[Attempt]:
+    return attempts_visible_to(user).filter(quiz=quiz).order_by("-started_at")
+
+
+def attempt_answers(*, attempt: Attempt, with_terms: bool = False) -> list[Answer]:
+    answers = Answer.objects.filter(attempt=attempt).select_related("question__section").order_by("position")
+    if with_terms:
+        answers = answers.prefetch_related("question__terms")
+    return list(answers)
+
+
+def answer_at(*, attempt: Attempt, position: int) -> Answer:
+    answer = Answer.objects.select_related("question").filter(attempt=attempt, position=position).first()
+    if answer is None:
+        raise Http404("This attempt has no such question.")
+    return answer
+
+
+# ---------------------------------------------------------------- instructors
+
+
+def _handed_in_answers() -> QuerySet[Answer]:
+    return Answer.objects.exclude(attempt__state=Attempt.State.IN_PROGRESS).select_related("question", "attempt__user")
+
+
+def review_queue(*, user) -> QuerySet[Answer]:
+    """Answers waiting for an instructor, oldest hand-in first."""
+    if not is_instructor(user):
+        return Answer.objects.none()
+    return _handed_in_answers().filter(needs_review=True).order_by("attempt__submitted_at", "position")
+
+
+def answers_recently_graded(*, user, limit: int = 50) -> QuerySet[Answer]:
+    if not is_instructor(user):
+        return Answer.objects.none()
+    return _handed_in_answers().filter(needs_review=False).exclude(verdict="").order_by("-graded_at")[:limit]
+
+
+def answer_get_for_review(*, user, answer_id: int) -> Answer:
+    """One handed-in answer, for an instructor to grade; 404 for anyone else."""
+    if not is_instructor(user):
+        raise Http404("No such answer.")
+    return get_object_or_404(
+        _handed_in_answers().select_related("question__section", "reviewed_by").prefetch_related("question__terms"),
+        pk=answer_id,
+    )

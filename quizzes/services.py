@@ -1,0 +1,485 @@
+"""Writes of the quizzes: importing the bank, drawing and taking attempts, grading, reviews, regrades."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from courses.loader import ContentError
+from courses.models import GlossaryTerm, Section
+from courses.rendering import render_markdown
+from courses.services import DEFAULT_CONTENT_ROOT, LoadReport
+from quizzes.forms import clean_text
+from quizzes.loader import normalise, read_question_file
+from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, GradedBy, Question, QuestionType, Verdict
+from quizzes.scoring import mark, verdict_for
+
+log = logging.getLogger(__name__)
+
+MSG_GRADER_FAILED = "The automatic grader could not read this answer, so an instructor will grade it."
+MSG_GRADER_DOWN = "The grader is not available right now. Check again in a little while."
+MSG_NO_ANSWER = "No answer was given."
+
+
+class AttemptClosed(Exception):
+    """The attempt no longer takes answers: it was handed in, or its time ran out."""
+
+
+# ---------------------------------------------------------------- the bank
+
+
+@transaction.atomic
+def question_bank_load(*, root: Path = DEFAULT_CONTENT_ROOT, report: LoadReport | None = None) -> LoadReport:
+    """Import content/<chapter>/questions/*.yaml; re-running updates in place and never duplicates.
+
+    Sections and glossary terms must already be in the database (loadcourse imports them first,
+    in the same transaction). A question that left the bank is deleted, or retired when past
+    attempts use it. Any ContentError rolls the whole import back.
+    """
+    report = report if report is not None else LoadReport()
+    folder = root / "questions"
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise ContentError(folder, 0, "no question files (<section-slug>.yaml) found")
+    sections = dict(Section.objects.values_list("slug", "pk"))
+    term_ids = dict(GlossaryTerm.objects.values_list("slug", "pk"))
+
+    records, seen = [], {}
+    for path in files:
+        if path.stem not in sections:
+            raise ContentError(
+                path, 1, f"no section {path.stem!r}: name the file after a section ({', '.join(sorted(sections))})"
+            )
+        for rec in read_question_file(path):
+            if rec.slug in seen:
+                first = seen[rec.slug]
+                raise ContentError(
+                    path,
+                    rec.key_lines.get("slug", rec.line),
+                    f"duplicate question slug {rec.slug!r}: also at {first.path.name}:{first.line}",
+                )
+            seen[rec.slug] = rec
+            missing = [t for t in rec.data.get("terms", []) if t not in term_ids]
+            if missing:
+                raise ContentError(
+                    path,
+                    rec.key_lines.get("terms", rec.line),
+                    f"question {rec.slug!r} names unknown glossary term(s): {', '.join(missing)}",
+                )
+            records.append(rec)
+
+    existing = {q.slug: q for q in Question.objects.prefetch_related("terms")}
+    for rec in records:
+        values = normalise(rec.data)
+        values.update(
+            section_id=sections[rec.section],
+            order=rec.order,
+            is_active=True,
+            prompt_html=render_markdown(values["prompt"]),
+            explanation_html=render_markdown(values["explanation"]),
+        )
+        terms = {term_ids[t] for t in rec.data.get("terms", [])}
+        question = existing.get(rec.slug)
+        if question is None:
+            question = Question.objects.create(slug=rec.slug, **values)
+            question.terms.set(terms)
+            report.created.append(f"question {rec.slug}")
+            continue
+        changed = [k for k, v in values.items() if getattr(question, k) != v]
+        for k in changed:
+            setattr(question, k, values[k])
+        if changed:
+            question.save()
+        if {t.pk for t in question.terms.all()} != terms:
+            question.terms.set(terms)
+            changed.append("terms")
+        if changed:
+            report.updated.append(f"question {rec.slug} ({', '.join(c.removesuffix('_id') for c in changed)})")
+        else:
+            report.unchanged += 1
+
+    for slug, question in existing.items():
+        if slug in seen:
+            continue
+        if not question.student_answers.exists():
+            question.delete()
+            report.deleted.append(f"question {slug}")
+        elif question.is_active:
+            question.is_active = False
+            question.save(update_fields=["is_active", "updated_at"])
+            report.updated.append(f"question {slug} (retired: past attempts use it)")
+        else:
+            report.unchanged += 1
+    return report
+
+
+# ---------------------------------------------------------------- taking a quiz
+
+
+def _draw_order(rng: random.Random, items: list) -> list:
+    order = list(items)
+    rng.shuffle(order)
+    # Never show a matching question's answers in the bank's own (solution) order.
+    if len(order) > 1 and order == list(items):
+        order = order[1:] + order[:1]
+    return order
+
+
+def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: random.Random | None = None) -> Attempt:
+    """Draw a fresh attempt: the section's questions (or a random set for the chapter quiz) in a
+    new order, each choice list in a new order too."""
+    if mode not in Attempt.Mode.values:
+        raise ValueError(f"unknown mode {mode!r}")
+    rng = rng or random.SystemRandom()
+    pool = Question.objects.filter(is_active=True)
+    if quiz != CHAPTER_QUIZ:
+        pool = pool.filter(section__slug=quiz)
+    pool = list(pool.values_list("pk", "type", "options", "pairs"))
+    if not pool:
+        raise ValueError(f"quiz {quiz!r} has no questions")
+    size = min(settings.JOURNEY_CHAPTER_QUIZ_SIZE, len(pool)) if quiz == CHAPTER_QUIZ else len(pool)
+    drawn = rng.sample(pool, size)
+    shuffles = {}
+    for pk, qtype, options, pairs in drawn:
+        if qtype in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+            shuffles[str(pk)] = _draw_order(rng, [str(o["key"]) for o in options])
+        elif qtype == QuestionType.MATCHING:
+            shuffles[str(pk)] = _draw_order(rng, list(range(len(pairs))))
+    now = timezone.now()
+    deadline = None
+    if timed and mode == Attempt.Mode.TEST:
+        deadline = now + timedelta(seconds=size * settings.JOURNEY_TEST_SECONDS_PER_QUESTION)
+    with transaction.atomic():
+        attempt = Attempt.objects.create(
+            user=user,
+            quiz=quiz,
+            mode=mode,
+            question_ids=[pk for pk, *_ in drawn],
+            shuffles=shuffles,
+            started_at=now,
+            deadline=deadline,
+        )
+        Answer.objects.bulk_create(
+            Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
+        )
+    return attempt
+
+
+def _time_is_up(attempt: Attempt, now) -> bool:
+    grace = timedelta(seconds=settings.JOURNEY_TEST_GRACE_SECONDS)
+    return attempt.deadline is not None and now > attempt.deadline + grace
+
+
+def _lock_open(attempt: Attempt, now, **extra) -> Attempt:
+    """Lock the attempt's row for this transaction; AttemptClosed unless it still takes answers.
+    The lock orders a save against a concurrent submit: the submit grades what the save wrote."""
+    locked = Attempt.objects.select_for_update().filter(pk=attempt.pk, state=Attempt.State.IN_PROGRESS, **extra)
+    locked = locked.first()
+    if locked is None or _time_is_up(locked, now):
+        raise AttemptClosed("This attempt no longer takes answers.")
+    return locked
+
+
+def answers_save(*, attempt: Attempt, responses: dict[int, dict | None], now=None) -> list[int]:
+    """Store answers (by position) in an open attempt; returns the positions that changed.
+
+    In practice mode a changed answer loses its earlier feedback, and a free-text grade still
+    on its way for the old text is dropped when it arrives.
+    """
+    now = now or timezone.now()
+    if _time_is_up(attempt, now):
+        attempt_close_if_expired(attempt=attempt, now=now)
+        raise AttemptClosed("The time for this test is up.")
+    changed = []
+    with transaction.atomic():
+        locked = _lock_open(attempt, now)
+        answers = Answer.objects.filter(attempt=locked, position__in=list(responses)).only("response", "verdict")
+        for answer in answers.order_by("position"):
+            response = responses[answer.position]
+            if answer.response == response:
+                continue
+            fields = {"response": response, "saved_at": now}
+            if locked.is_practice and answer.verdict:
+                fields.update(_ungraded(), grading_round=F("grading_round") + 1)
+            Answer.objects.filter(pk=answer.pk).update(**fields)
+            changed.append(answer.position)
+    return changed
+
+
+def _ungraded() -> dict:
+    return {
+        "score": None, "verdict": "", "confidence": None, "graded_by": "", "graded_at": None, "feedback": "",
+        "grader_result": None, "needs_review": False,
+    }  # fmt: skip
+
+
+def _auto_fields(question: Question, response, now) -> dict:
+    if question.is_free_text:  # only an empty free-text answer is marked without the grader
+        score, verdict, feedback = 0.0, Verdict.INCORRECT, MSG_NO_ANSWER
+    else:
+        result = mark(question, response)
+        score, verdict, feedback = result.score, result.verdict, result.feedback
+    return {
+        "score": score, "verdict": verdict, "confidence": None, "graded_by": GradedBy.AUTO, "graded_at": now,
+        "feedback": feedback, "grader_result": None, "needs_review": False,
+    }  # fmt: skip
+
+
+def _queue_free_text(answer_id: int, now) -> None:
+    fields = {**_ungraded(), "verdict": Verdict.PENDING, "grading_round": F("grading_round") + 1}
+    Answer.objects.filter(pk=answer_id).update(**fields, grading_queued_at=now)
+    transaction.on_commit(partial(grading_dispatch, answer_id=answer_id))
+
+
+def answer_check(*, attempt: Attempt, position: int, now=None) -> Answer:
+    """Practice mode: grade one answer now, so the student sees right or wrong and the explanation."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock_open(attempt, now, mode=Attempt.Mode.PRACTICE)
+        answer = Answer.objects.select_related("question").get(attempt=locked, position=position)
+        Answer.objects.filter(pk=answer.pk).update(checks=F("checks") + 1)
+        if answer.question.is_free_text and answer.response:
+            if answer.verdict != Verdict.PENDING:
+                _queue_free_text(answer.pk, now)
+        else:
+            Answer.objects.filter(pk=answer.pk).update(**_auto_fields(answer.question, answer.response, now))
+    answer.refresh_from_db()
+    return answer
+
+
+def attempt_submit(*, attempt: Attempt, now=None, timed_out: bool = False) -> bool:
+    """Hand an attempt in and grade it. True for the call that did; a repeat (double click,
+    replayed POST, the deadline sweep racing the student) changes nothing and returns False."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        won = Attempt.objects.filter(pk=attempt.pk, state=Attempt.State.IN_PROGRESS).update(
+            state=Attempt.State.SUBMITTED, submitted_at=now, timed_out=timed_out
+        )
+        if won != 1:
+            return False
+        for answer in Answer.objects.filter(attempt_id=attempt.pk).select_related("question"):
+            if answer.question.is_free_text and answer.response:
+                if attempt.is_practice and answer.verdict:
+                    continue  # already checked (or being checked) in practice: that grade stands
+                _queue_free_text(answer.pk, now)
+            else:
+                Answer.objects.filter(pk=answer.pk).update(**_auto_fields(answer.question, answer.response, now))
+        attempt_score_refresh(attempt_id=attempt.pk)
+    attempt.refresh_from_db()
+    return True
+
+
+def attempt_close_if_expired(*, attempt: Attempt, now=None) -> Attempt:
+    """A test past its deadline is handed in by the server with the answers saved so far."""
+    now = now or timezone.now()
+    if attempt.state == Attempt.State.IN_PROGRESS and _time_is_up(attempt, now):
+        attempt_submit(attempt=attempt, now=now, timed_out=True)
+        attempt.refresh_from_db()
+    return attempt
+
+
+def attempts_close_expired(*, now=None) -> list[int]:
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOURNEY_TEST_GRACE_SECONDS)
+    closed = []
+    for attempt in Attempt.objects.filter(state=Attempt.State.IN_PROGRESS, deadline__lt=cutoff):
+        if attempt_submit(attempt=attempt, now=now, timed_out=True):
+            closed.append(attempt.pk)
+    return closed
+
+
+def attempt_score_refresh(*, attempt_id: int) -> None:
+    """Recompute a handed-in attempt's score. Answers still with the grader or an instructor
+    count as 0 until they come back, and keep the attempt 'submitted' rather than 'graded'."""
+    rows = list(Answer.objects.filter(attempt_id=attempt_id).values_list("score", "verdict", "needs_review"))
+    waiting = any(verdict == Verdict.PENDING or review for _, verdict, review in rows)
+    total = sum(score or 0.0 for score, verdict, review in rows if verdict != Verdict.PENDING and not review)
+    score = min(1.0, total / len(rows)) if rows else 0.0
+    Attempt.objects.filter(pk=attempt_id).exclude(state=Attempt.State.IN_PROGRESS).update(
+        score=score, state=Attempt.State.SUBMITTED if waiting else Attempt.State.GRADED
+    )
+
+
+# ---------------------------------------------------------------- free text
+
+
+def free_text_grade(question: Question, text: str):
+    """Grade one free-text answer: the single path shared by the site's task and `grade_answers`."""
+    if not question.is_free_text:
+        raise ValueError(f"question {question.slug!r} is {question.type}, not free_text")
+    grading = importlib.import_module("quizzes.grading")
+    text, _ = clean_text(text)
+    if not text:
+        covered = tuple(False for _ in question.key_points)
+        return grading.Grade(
+            score=0.0, verdict="incorrect", confidence=1.0, covered=covered, contradicted=False, feedback=MSG_NO_ANSWER
+        )
+    return grading.grade_free_text(question.free_text_spec(), text)
+
+
+def grade_needs_review(grade) -> bool:
+    return grade.verdict == Verdict.NEEDS_REVIEW or grade.confidence < settings.JOURNEY_REVIEW_CONFIDENCE
+
+
+def _grade_fields(grade, *, practice: bool, now) -> dict:
+    score = min(1.0, max(0.0, float(grade.score)))
+    suggestion = {
+        "score": score, "verdict": grade.verdict, "confidence": float(grade.confidence),
+        "covered": [bool(c) for c in grade.covered], "contradicted": bool(grade.contradicted),
+        "feedback": grade.feedback,
+    }  # fmt: skip
+    fields = {
+        "confidence": float(grade.confidence), "graded_by": GradedBy.GRADER, "graded_at": now,
+        "feedback": grade.feedback, "grader_result": suggestion,
+    }  # fmt: skip
+    if grade_needs_review(grade) and not practice:
+        # The grader's score stays a suggestion (in grader_result) until an instructor decides.
+        fields.update(score=None, verdict=Verdict.NEEDS_REVIEW, needs_review=True)
+    else:
+        # Practice answers never wait for a person: the student sees the grader's best guess.
+        own = grade.verdict if grade.verdict in (Verdict.CORRECT, Verdict.PARTIAL, Verdict.INCORRECT) else None
+        fields.update(score=score, verdict=own or verdict_for(score), needs_review=False)
+    return fields
+
+
+def answer_grade_free_text(*, answer_id: int) -> str:
+    """Run the grader on one pending answer and store the result, unless it went stale meanwhile."""
+    answer = Answer.objects.select_related("question", "attempt").filter(pk=answer_id).first()
+    if answer is None or answer.verdict != Verdict.PENDING:
+        return "nothing to grade"
+    grading_round = answer.grading_round
+    grade = free_text_grade(answer.question, (answer.response or {}).get("text", ""))
+    fields = _grade_fields(grade, practice=answer.attempt.is_practice, now=timezone.now())
+    with transaction.atomic():
+        stored = Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING, grading_round=grading_round).update(
+            **fields
+        )
+        if stored:
+            attempt_score_refresh(attempt_id=answer.attempt_id)
+    return "graded" if stored else "stale"
+
+
+def answer_grading_failed(*, answer_id: int) -> None:
+    """The grader gave up on an answer: a test answer goes to an instructor; a practice check
+    is undone so the student can try again later."""
+    answer = Answer.objects.select_related("attempt").filter(pk=answer_id, verdict=Verdict.PENDING).first()
+    if answer is None:
+        return
+    if answer.attempt.is_practice:
+        fields = {**_ungraded(), "feedback": MSG_GRADER_DOWN}
+    else:
+        fields = {**_ungraded(), "verdict": Verdict.NEEDS_REVIEW, "needs_review": True, "feedback": MSG_GRADER_FAILED}
+    with transaction.atomic():
+        if Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING).update(**fields):
+            attempt_score_refresh(attempt_id=answer.attempt_id)
+
+
+def grading_dispatch(*, answer_id: int) -> bool:
+    """Queue the free-text grader for one answer; False when the broker is down (housekeeping
+    queues it again later, and a duplicate message finds nothing pending)."""
+    from quizzes.tasks import grade_free_text
+
+    try:
+        grade_free_text.apply_async(args=[answer_id], retry=False)
+    except Exception as exc:  # kombu raises several types for "broker unreachable"
+        log.warning("could not queue grading of answer %s: %s: %s", answer_id, exc.__class__.__name__, exc)
+        return False
+    Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING).update(grading_queued_at=timezone.now())
+    return True
+
+
+def gradings_redispatch(*, now=None) -> list[int]:
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.JOURNEY_GRADING_REDISPATCH_AFTER)
+    ids = list(Answer.objects.filter(verdict=Verdict.PENDING, grading_queued_at__lt=stale).values_list("pk", flat=True))
+    return [pk for pk in ids if grading_dispatch(answer_id=pk)]
+
+
+# ---------------------------------------------------------------- instructors
+
+
+def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=None) -> Answer:
+    """An instructor's grade: final, and never overwritten by the grader or a regrade."""
+    from quizzes.selectors import is_instructor
+
+    if not is_instructor(by):
+        raise PermissionError("Only instructors grade answers.")
+    if answer.attempt.state == Attempt.State.IN_PROGRESS:
+        raise ValueError("The attempt has not been handed in yet.")
+    now = now or timezone.now()
+    score = min(1.0, max(0.0, float(score)))
+    with transaction.atomic():
+        Answer.objects.filter(pk=answer.pk).update(
+            score=score,
+            verdict=verdict_for(score),
+            graded_by=GradedBy.INSTRUCTOR,
+            graded_at=now,
+            needs_review=False,
+            instructor_comment=comment.strip(),
+            reviewed_by=by,
+            reviewed_at=now,
+        )
+        attempt_score_refresh(attempt_id=answer.attempt_id)
+    answer.refresh_from_db()
+    return answer
+
+
+@dataclass
+class RegradeReport:
+    changed: int = 0
+    unchanged: int = 0
+    queued: int = 0
+    kept: int = 0
+    attempts: int = 0
+
+    def __str__(self):
+        return (
+            f"{self.attempts} attempt(s): {self.changed} answer(s) changed, {self.unchanged} unchanged, "
+            f"{self.queued} sent to the free-text grader, {self.kept} kept (graded by an instructor)"
+        )
+
+
+def question_regrade(*, question: Question, now=None) -> RegradeReport:
+    """Mark every handed-in answer to this question again against its current key, and rescore
+    the attempts. Instructors' grades stand; free-text answers go back to the grader."""
+    now = now or timezone.now()
+    report = RegradeReport()
+    touched = set()
+    with transaction.atomic():
+        answers = Answer.objects.filter(question=question).exclude(attempt__state=Attempt.State.IN_PROGRESS)
+        for answer in answers.only("pk", "attempt_id", "response", "score", "verdict", "graded_by"):
+            if answer.graded_by == GradedBy.INSTRUCTOR:
+                report.kept += 1
+                continue
+            if question.is_free_text and answer.response:
+                _queue_free_text(answer.pk, now)
+                report.queued += 1
+            else:
+                fields = _auto_fields(question, answer.response, now)
+                if (answer.score, answer.verdict) == (fields["score"], fields["verdict"]):
+                    report.unchanged += 1
+                    continue
+                Answer.objects.filter(pk=answer.pk).update(**fields)
+                report.changed += 1
+            touched.add(answer.attempt_id)
+        for attempt_id in touched:
+            attempt_score_refresh(attempt_id=attempt_id)
+    report.attempts = len(touched)
+    return report
+
+
+# ---------------------------------------------------------------- housekeeping
+
+
+def quizzes_housekeeping(*, now=None) -> dict:
+    return {"closed": attempts_close_expired(now=now), "requeued": gradings_redispatch(now=now)}
