@@ -66,12 +66,20 @@ def job_detail(request, job_id):
             "job": job,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
-            "confusion_rows": list(zip(job.classes, job.confusion, strict=False)),
+            "class_names": (names := _class_names(job)),
+            "confusion_rows": list(zip(names, job.confusion, strict=False)),
             "predictions": job.predictions.all()[:20] if job.model_file else [],
             "predict_form": PredictForm(),
             "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],
         },
     )
+
+
+def _class_names(job) -> list[str]:
+    """Labels as students read them: the chapter's is_cat gives False/True, so say which is which."""
+    if job.is_cat_dog:
+        return [{"False": "dog (False)", "True": "cat (True)"}.get(c, c) for c in job.classes]
+    return list(job.classes)
 
 
 def _status_payload(job) -> dict:
