@@ -1,10 +1,11 @@
-"""Grade a free-text answer against a question's key points and misconceptions.
+"""Grade a free-text answer against a question's key points and misconceptions, and say how sure.
 
-Each key point is credited when the answer's own words cover the key point's distinctive words
-(compared as contextual token embeddings of all-MiniLM-L6-v2, as BERTScore does); an answer that
-asserts a listed misconception or negates a key point is marked contradicted. Verdicts near a
-threshold go to an instructor. The thresholds were calibrated on the dev split of
-bench/grading/answers.jsonl; bench/grading/README.md reports the held-out test split.
+A key point earns credit when the answer has words for the key point's distinctive words (matched
+as contextual token embeddings of all-MiniLM-L6-v2, as BERTScore does); the credit is kept only if
+the rest of the answer is about what the reference says. An answer that asserts a listed
+misconception or negates the key points it matches is contradicted. Verdicts close to a threshold
+go to an instructor. bench/grading/ holds the benchmark, the calibration on its dev split and the
+results on its test split.
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ class Thresholds:
     """Every number a verdict depends on. The defaults come from bench/grading/calibrate.py, which
     searched them on the dev split only; the off-topic and copy limits were set by hand."""
 
-    cover_lo: float = 0.3  # key-point evidence (token recall) at or below this earns no credit
-    cover_hi: float = 0.55  # ... and at or above this, full credit
+    cover_lo: float = 0.35  # key-point evidence (token recall) at or below this earns no credit
+    cover_width: float = 0.2  # ... and at cover_lo + cover_width or above, full credit
     similarity_weight: float = 0.0  # how much a key point's sentence similarity adds to its evidence
-    precision_lo: float = 0.5  # answer precision at or below which no credit is kept
-    precision_hi: float = 0.6  # ... and at or above which all of it
-    correct_at: float = 0.7  # mean key-point credit for "correct"
-    partial_at: float = 0.3  # the best key point's credit for "partial"
+    precision_lo: float = 0.55  # answer precision at or below which no credit is kept
+    precision_width: float = 0.0  # ... and at precision_lo + precision_width or above, all of it (0: a step)
+    correct_at: float = 0.65  # mean key-point credit for "correct"
+    partial_at: float = 0.25  # the best key point's credit for "partial"
     negated_share_at: float = 0.4  # share of the matched key-point words that the answer negates
     misconception_at: float = 0.45  # centred similarity of an answer sentence to a misconception
     misconception_margin: float = 0.1  # ... and how much closer to it than to any key point
@@ -147,7 +148,23 @@ _NEGATOR = re.compile(
     r"\b(?:not|no|never|none|nothing|neither|nor|cannot|without|nobody|nowhere|instead of|rather than)\b|n['’]t\b",
     re.IGNORECASE,
 )
+_UNSEEN = re.compile(
+    r"\b(?:not|never)\s+(?:been\s+|yet\s+|ever\s+)?(?:seen|met|encountered|observed)\b|n['’]t\s+(?:yet\s+|ever\s+)?"
+    r"(?:seen|met|encountered|observed)\b",
+    re.IGNORECASE,
+)
 MIN_CLAUSE_WORDS = 3
+# Opposites that turn a claim around without any "not": a key point's clause that says one of these,
+# matched by an answer clause that says its opposite (and not the word itself), counts as negated.
+ANTONYMS = (
+    ({"well", "good", "better", "best"}, {"poorly", "badly", "bad", "poor", "worse", "worst"}),
+    ({"high", "higher", "highest", "upper", "more", "larger", "bigger", "increase", "increases"},
+     {"low", "lower", "lowest", "less", "fewer", "smaller", "decrease", "decreases"}),
+    ({"true"}, {"false"}),
+    ({"before"}, {"after"}),
+    ({"faster"}, {"slower"}),
+    ({"frozen", "freeze", "freezes"}, {"unfrozen", "unfreeze", "unfreezes"}),
+)  # fmt: skip
 # A key-point word counts towards a polarity check only when the answer has a good match for it.
 NEGATION_MATCH = 0.5
 # Precision over a handful of words says little: it is shrunk towards that of a typical on-topic
@@ -179,17 +196,21 @@ def _clause_spans(text: str) -> list[tuple[int, int]]:
 def _polarity(text: str) -> int:
     """Parity of the negations in a clause: "not", "n't", "never", "without", "instead of"...
 
-    Words negated by a prefix ("unseen") are left alone: students write "data it hasn't seen" and
-    "new data" for the same thing, and counting the prefix made more mistakes than it fixed.
+    "Data it has not seen" says "unseen data", not that something is false, so that idiom does not
+    count; nor do words negated by a prefix ("unseen"), since students write "new data" for those.
     """
-    return len(_NEGATOR.findall(text)) % 2
+    return len(_NEGATOR.findall(_UNSEEN.sub(" unseen ", text))) % 2
 
 
 def _stem(word: str) -> str:
+    """A crude stem, enough to see "overfit" in "overfitting" and "label" in "labelled"."""
     word = word.lower().strip("'’")
     for suffix in ("ing", "ed", "es", "s", "ly"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
+            word = word[: -len(suffix)]
+            if word[-1] == word[-2] and (len(word) > 5 or len(word) > 4 and word[-1] not in "aeiouls"):
+                word = word[:-1]
+            break
     return word
 
 
@@ -208,6 +229,7 @@ class _Doc:
     words: tuple[tuple[str, tuple[int, ...]], ...]  # whole words and the indices of their pieces
     clause_of: np.ndarray  # clause number of each piece (-1 for [CLS]/[SEP])
     clause_polarity: tuple[int, ...]
+    clause_words: tuple[frozenset[str], ...]
 
 
 def _encode(texts: list[str]) -> list[_Doc]:
@@ -249,6 +271,7 @@ def _encode(texts: list[str]) -> list[_Doc]:
                 words=tuple(words),
                 clause_of=clause_of,
                 clause_polarity=tuple(_polarity(text[s:e]) for s, e in spans),
+                clause_words=tuple(frozenset(re.findall(r"[a-z]+", text[s:e].lower())) for s, e in spans),
             )
         )
     return docs
@@ -323,7 +346,9 @@ class Analysis:
     truncated: bool = False
     recall: tuple[float, ...] = ()  # per key point: weighted share of its words found in the answer
     similarity: tuple[float, ...] = ()  # per key point: best centred similarity of an answer sentence
-    negation: tuple[float, ...] = ()  # per key point: recall of a clause of it in an answer clause of opposite polarity
+    negation: tuple[
+        float, ...
+    ] = ()  # per key point: share of its matched words matched in a clause of opposite polarity
     misconception_sim: tuple[float, ...] = ()  # per misconception: best centred sentence similarity
     misconception_margin: tuple[float, ...] = ()  # ... minus that sentence's similarity to its closest key point
     precision: float = 0.0  # share of the answer's own content words that the key points or reference use
@@ -350,6 +375,14 @@ def _unit_vector(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
 
 
+def _without_prompt_words(doc: _Doc, prompt_stems: frozenset[str]) -> np.ndarray:
+    tokens = doc.tokens.copy()
+    for word, pieces in doc.words:
+        if _stem(word) in prompt_stems:
+            tokens[list(pieces)] = 0.0
+    return tokens
+
+
 def _content_pieces(doc: _Doc) -> list[int]:
     return [i for i, p in enumerate(doc.pieces) if doc.clause_of[i] >= 0 and any(c.isalnum() for c in p)]
 
@@ -359,6 +392,23 @@ def _normalised(spec: FreeTextSpec) -> FreeTextSpec:
     key_points = tuple(k for k in spec.key_points if k and k.strip()) or (spec.reference_answer,)
     misconceptions = tuple(m for m in spec.misconceptions if m and m.strip())
     return FreeTextSpec(spec.prompt or "", spec.reference_answer or "", key_points, misconceptions)
+
+
+def _turned_clauses(
+    claim: _Claim, where: np.ndarray, token_clause: np.ndarray, clause_words, clause_owner, k: int
+) -> set[int]:
+    """Clauses of key point `k` that an answer clause turns around with an opposite ("well" for
+    "poorly"), counted only where that answer clause matches this key point better than any other."""
+    turned = set()
+    doc = claim.doc
+    for c, words in enumerate(doc.clause_words):
+        for side, other in ANTONYMS + tuple((b, a) for a, b in ANTONYMS):
+            if not words & side:
+                continue
+            aligned = {int(token_clause[where[i[0]]]) for i, _ in claim.weights if doc.clause_of[i[0]] == c}
+            if any(clause_owner[j] == k and clause_words[j] & other and not clause_words[j] & side for j in aligned):
+                turned.add(c)
+    return turned
 
 
 def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
@@ -375,14 +425,30 @@ def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
     units, truncated = split_units(text)
     idx = _index(spec)
     docs = _encode(units)
-    all_tokens = np.vstack([d.tokens[_content_pieces(d)] for d in docs])
-    # The polarity of the clause each answer token sits in.
+    # The question's own words in the answer earn nothing: they cannot match a key point.
+    all_tokens = np.vstack([_without_prompt_words(d, idx.prompt_stems)[_content_pieces(d)] for d in docs])
+    # The polarity and the words of the clause each answer token sits in.
     token_polarity = np.concatenate(
         [np.array([d.clause_polarity[d.clause_of[i]] for i in _content_pieces(d)]) for d in docs]
     )
+    # Every clause of the answer gets a number; each token knows its clause, each clause its words
+    # and the key point it matches best.
+    clause_words, token_clause, clause_tokens = [], [], []
+    for d in docs:
+        pieces = _content_pieces(d)
+        for c, words in enumerate(d.clause_words):
+            sel = [i for i in pieces if d.clause_of[i] == c]
+            token_clause += [len(clause_words)] * len(sel)
+            clause_tokens.append(d.tokens[sel])
+            clause_words.append(words)
+    token_clause = np.array(token_clause)
+    clause_owner = [
+        int(np.argmax([_weighted(claim, _word_scores(claim, toks)) for claim in idx.key_points]))
+        for toks in clause_tokens
+    ]
 
     recall, negation = [], []
-    for claim in idx.key_points:
+    for k, claim in enumerate(idx.key_points):
         sims = claim.doc.tokens @ all_tokens.T
         best = sims.max(axis=1)
         where = sims.argmax(axis=1)
@@ -390,9 +456,11 @@ def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
         recall.append(_weighted(claim, scores))
         # Each well-matched word of the key point against the token it matched: do their clauses
         # disagree in polarity ("not", "n't", "without", ...)? The share of matched weight that does.
+        turned = _turned_clauses(claim, where, token_clause, clause_words, clause_owner, k)
         flipped = np.array(
             [
-                token_polarity[where[i[0]]] != claim.doc.clause_polarity[claim.doc.clause_of[i[0]]]
+                (token_polarity[where[i[0]]] != claim.doc.clause_polarity[claim.doc.clause_of[i[0]]])
+                != (claim.doc.clause_of[i[0]] in turned)
                 for i, _ in claim.weights
             ]
         )
@@ -441,7 +509,7 @@ def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
 
 def _credit(recall: float, similarity: float, th: Thresholds) -> float:
     evidence = recall + th.similarity_weight * similarity
-    return float(np.clip((evidence - th.cover_lo) / max(th.cover_hi - th.cover_lo, 1e-6), 0.0, 1.0))
+    return float(np.clip((evidence - th.cover_lo) / max(th.cover_width, 1e-6), 0.0, 1.0))
 
 
 def _lower_first(text: str) -> str:
@@ -494,9 +562,9 @@ def decide(spec: FreeTextSpec, a: Analysis, th: Thresholds = THRESHOLDS) -> Grad
     negated_share = float((credits * negation).sum() / matched) if matched > 0 else 0.0
     # Words of the key points used to say something else: an answer whose own content the reference
     # does not share earns proportionally less.
-    on_topic = float(np.clip((a.precision - th.precision_lo) / max(th.precision_hi - th.precision_lo, 1e-6), 0, 1))
+    on_topic = float(np.clip((a.precision - th.precision_lo) / max(th.precision_width, 1e-6), 0, 1))
     credits = credits * on_topic
-    covered = tuple(bool(c >= 0.5 and not neg) for c, neg in zip(credits, negated))
+    covered = tuple(bool(c >= th.partial_at and not neg) for c, neg in zip(credits, negated))
     score = float(credits.mean())
     best = float(credits.max())  # partial credit needs one key point made well
 
