@@ -1,6 +1,6 @@
 """Choose the grader's thresholds on the dev split only, and show how much that choice can vary.
 
-    /work/main/.venv/bin/python bench/grading/calibrate.py
+    .venv/bin/python bench/grading/calibrate.py
 
 The model runs once per dev answer; the thresholds are then searched one at a time over a fixed
 grid (three rounds of coordinate ascent) for the best Cohen's kappa on the answers not sent to

@@ -1,6 +1,6 @@
 """Free-text grading benchmark: the grader against two baselines on the held-out test split.
 
-    /work/main/.venv/bin/python bench/grading/run.py
+    .venv/bin/python bench/grading/run.py
 
 (a) quizzes.grading.grade_free_text, with the thresholds calibrate.py chose on the dev split;
 (b) keyword matching as Moodle's short-answer type does it, with patterns derived mechanically
