@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/screenshots.py [--base http://127.0.0.1:8000] [--user student1]
 
-Drives Debian's /usr/bin/chromium headless through Playwright. Logs in, opens the chapter, the
-experiment form, starts a quick experiment, waits for it, asks the model about a validation image,
-and saves PNGs in docs/screenshots/.
+Drives Debian's /usr/bin/chromium headless through Playwright. Logs in; opens the chapter (with a
+glossary tip shown), the flashcards and the experiment form; starts a quick experiment, waits for
+it, asks the model about a validation image; saves PNGs in docs/screenshots/.
 """
 
 import argparse
@@ -37,6 +37,14 @@ def main():
         page.wait_for_url(lambda url: "login" not in url)
         page.goto(f"{a.base}/chapter/first-model/")
         page.screenshot(path=OUT / "chapter.png")
+        page.goto(f"{a.base}/chapter/how-the-image-recognizer-works/")
+        term = page.locator("a.term").nth(2)
+        term.scroll_into_view_if_needed()
+        term.hover()
+        page.wait_for_timeout(300)
+        page.screenshot(path=OUT / "glossary-hover.png")
+        page.goto(f"{a.base}/chapter/flashcards/")
+        page.screenshot(path=OUT / "flashcards.png", full_page=True)
         page.goto(f"{a.base}/experiments/new/?preset=quick")
         page.screenshot(path=OUT / "form.png", full_page=True)
         page.fill("#id_per_class", a.per_class)
