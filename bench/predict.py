@@ -14,6 +14,7 @@
 import argparse
 import io
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from django.db import transaction  # noqa: E402
 from mlworker import tasks  # noqa: E402
 from mlworker.datasets import sample_images  # noqa: E402
 from mlworker.models import Prediction, PredictionState, TrainingJob  # noqa: E402
-from mlworker.predicting import LearnerCache, load, predict  # noqa: E402
+from mlworker.predicting import load, predict  # noqa: E402
 from mlworker.services import Upload, prediction_submit  # noqa: E402
 from tests.support import wait_for  # noqa: E402
 
@@ -88,12 +89,20 @@ def main(samples):
         broker = settings.CELERY_BROKER_URL.split("://")[0]
         print(f"round trip through the worker ({broker}): {ms(trips)}")
 
-        before = rss_mb()
-        cache = LearnerCache(max_models=settings.JOURNEY_PREDICT_CACHE_MODELS, max_bytes=2**40)
-        for i in range(settings.JOURNEY_PREDICT_CACHE_MODELS):
-            cache.get(f"copy-{i}", local)  # the same file as distinct entries: a full cache
-        print(f"filling a cache with {len(cache)} models ({cache.bytes / 2**20:.1f} MB of weights) grew this "
-              f"process by {rss_mb() - before:.0f} MB, to {rss_mb():.0f} MB resident")  # fmt: skip
+        # In a fresh process, so that nothing else this script did is in the figure.
+        n = settings.JOURNEY_PREDICT_CACHE_MODELS
+        code = (
+            "import re, fastai.vision.all\n"
+            "from mlworker.predicting import LearnerCache\n"
+            "rss = lambda: int(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024\n"
+            f"before = rss(); c = LearnerCache(max_models={n}, max_bytes=2**40)\n"
+            f"for i in range({n}): c.get(f'copy-{{i}}', {str(local)!r})\n"
+            "print(f'{c.bytes / 2**20:.1f} {rss() - before:.0f} {rss():.0f}')\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=jobs.REPO)
+        weights, grew, total = out.stdout.split()
+        print(f"a fresh worker-like process with fastai imported: filling its cache with {n} models ({weights} MB "
+              f"of weights) adds {grew} MB resident, {total} MB in all")  # fmt: skip
         assert TrainingJob.objects.filter(pk=job.pk).exists() and default_storage.exists(job.model_file)
     finally:
         worker.stop()
