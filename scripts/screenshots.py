@@ -25,6 +25,7 @@ def main():
     p.add_argument("--password", default="journey-demo")
     p.add_argument("--per-class", default="", help="images per class; empty for all 2,000 images")
     p.add_argument("--epochs", default="1")
+    p.add_argument("--reading-only", action="store_true", help="the chapter, glossary and flashcards only")
     a = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
@@ -39,12 +40,15 @@ def main():
         page.screenshot(path=OUT / "chapter.png")
         page.goto(f"{a.base}/chapter/how-the-image-recognizer-works/")
         term = page.locator("a.term").nth(2)
-        term.scroll_into_view_if_needed()
+        term.evaluate("e => e.scrollIntoView({block: 'center'})")
         term.hover()
         page.wait_for_timeout(300)
         page.screenshot(path=OUT / "glossary-hover.png")
         page.goto(f"{a.base}/chapter/flashcards/")
         page.screenshot(path=OUT / "flashcards.png", full_page=True)
+        if a.reading_only:
+            browser.close()
+            return
         page.goto(f"{a.base}/experiments/new/?preset=quick")
         page.screenshot(path=OUT / "form.png", full_page=True)
         page.fill("#id_per_class", a.per_class)
