@@ -42,7 +42,7 @@ class DbReporter:
             raise LostClaim(f"job {self.job_id} is no longer claimed by run {self.token}")
         self._last_write = time.monotonic()
 
-    def _loss_points(self) -> list[list[float]]:
+    def loss_points(self) -> list[list[float]]:
         points = self._losses
         if len(points) > MAX_LOSS_POINTS:
             stride = len(points) // MAX_LOSS_POINTS + 1
@@ -62,7 +62,7 @@ class DbReporter:
                 batch=batch,
                 n_batches=n_batches,
                 progress=min(1.0, float(fraction)),
-                train_losses=self._loss_points(),
+                train_losses=self.loss_points(),
             )
 
     def epoch_end(self, *, phase, epoch, train_loss, valid_loss, error_rate, accuracy, seconds) -> None:
@@ -78,7 +78,7 @@ class DbReporter:
                 "seconds": seconds,
             },
         )
-        self._write(train_losses=self._loss_points())
+        self._write(train_losses=self.loss_points())
 
     def should_cancel(self) -> bool:
         return TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()

@@ -112,7 +112,7 @@ def run_job(job_id: int, token: str) -> int:
             lr_find_result=result.lr_find,
             n_train=result.n_train,
             n_valid=result.n_valid,
-            train_losses=reporter._loss_points(),
+            train_losses=reporter.loss_points(),
             **stored,
         )
         log.info(
