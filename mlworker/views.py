@@ -57,13 +57,14 @@ def job_new(request):
 
 @login_required
 def job_detail(request, job_id):
-    job = selectors.job_get(user=request.user, job_id=job_id)
+    job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     epochs = list(job.epoch_rows.all())
     return render(
         request,
         "mlworker/job_detail.html",
         {
             "job": job,
+            "is_owner": job.owner_id == request.user.pk,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
             "class_names": (names := _class_names(job)),
@@ -118,7 +119,7 @@ def _status_payload(job) -> dict:
 @require_GET
 @never_cache
 def job_status(request, job_id):
-    job = selectors.job_get(user=request.user, job_id=job_id)
+    job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     return JsonResponse(_status_payload(job))
 
 
