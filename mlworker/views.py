@@ -138,8 +138,9 @@ def job_cancel(request, job_id):
 @login_required
 @require_GET
 def job_file(request, job_id, kind, index=0):
-    """Serve a job's stored files to its owner only (never through a public media URL)."""
-    job = selectors.job_get(user=request.user, job_id=job_id)
+    """Serve a job's stored files to its owner (never through a public media URL); its top-loss
+    images also to the instructors of the owner's class, who read the job page."""
+    job = selectors.job_get(user=request.user, job_id=job_id, read_only=kind == "top-loss")
     if kind == "model" and job.model_file:
         name, filename = job.model_file, f"journey-job-{job.pk}.pkl"
     elif kind == "top-loss" and index < len(job.top_losses):

@@ -170,3 +170,22 @@ def test_my_progress_shows_scores_and_coming_deadlines(client, classroom, instru
     page = client.get(reverse("accounts:me")).content.decode()
     assert "Neural networks: a short history" in page and "Monday group" in page
     assert "100%" in page
+
+
+def test_the_instructor_sees_top_loss_images_but_not_the_model_file(
+    client, classroom, instructor, other_instructor, student, tiny_settings
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    job = job_submit(user=student, job_settings=tiny_settings)
+    path = default_storage.save(f"tests/top-loss-{job.pk}.png", ContentFile(b"png"))
+    model = default_storage.save(f"tests/model-{job.pk}.pkl", ContentFile(b"pkl"))
+    TrainingJob.objects.filter(pk=job.pk).update(
+        state=JobState.SUCCEEDED, top_losses=[{"image_path": path}], model_file=model
+    )
+    client.force_login(instructor)
+    assert client.get(reverse("mlworker:top_loss", args=[job.pk, 0])).status_code == 200
+    assert client.get(reverse("mlworker:model", args=[job.pk])).status_code == 404
+    client.force_login(other_instructor)
+    assert client.get(reverse("mlworker:top_loss", args=[job.pk, 0])).status_code == 404
