@@ -220,7 +220,7 @@ def class_settings(request, classroom_id):
             "titles": titles,
             "instructor_form": CoInstructorForm(),
             "deadline_form": DeadlineForm(quizzes=titles),
-            "extension_form": ExtensionForm(deadlines=deadlines, students=students, titles=titles),
+            "extension_form": ExtensionForm(deadlines=deadlines, students=students, titles=titles, auto_id="ext_%s"),
         },
     )
 
