@@ -301,6 +301,7 @@ def class_student(request, classroom_id, user_id):
 @login_required
 @require_GET
 def class_questions(request, classroom_id):
+    # django_session, auth_user, classroom, every handed-in test answer of the class's students
     classroom = _taught(request, classroom_id)
     sort = request.GET.get("sort", "order")
     return render(
@@ -313,6 +314,7 @@ def class_questions(request, classroom_id):
 @login_required
 @require_GET
 def class_jobs(request, classroom_id):
+    # django_session, auth_user, classroom, the class's jobs with their owners
     classroom = _taught(request, classroom_id)
     return render(
         request,

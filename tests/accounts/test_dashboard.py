@@ -189,3 +189,19 @@ def test_the_instructor_sees_top_loss_images_but_not_the_model_file(
     assert client.get(reverse("mlworker:model", args=[job.pk])).status_code == 404
     client.force_login(other_instructor)
     assert client.get(reverse("mlworker:top_loss", args=[job.pk, 0])).status_code == 404
+
+
+@pytest.mark.parametrize("n", [3, 12])
+def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_size(
+    client, instructor, make_user, take_test, tiny_settings, django_assert_num_queries, n
+):
+    classroom = services.classroom_create(by=instructor, name="Big")
+    for i in range(n):
+        _busy_student(make_user, classroom, take_test, tiny_settings, f"s{i:02d}")
+    client.force_login(instructor)
+    # django_session, auth_user, classroom, every handed-in test answer of the class's students
+    with django_assert_num_queries(4):
+        assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
+    # django_session, auth_user, classroom, the class's jobs with their owners
+    with django_assert_num_queries(4):
+        assert client.get(reverse("accounts:class_jobs", args=[classroom.pk])).status_code == 200
