@@ -195,6 +195,7 @@ def class_dashboard(request, classroom_id):
             "rows": [(r, r.score_list(titles)) for r in rows],
             "sort": sort,
             "behind": behind,
+            "behind_pct": None if behind is None else round(behind * 100),
             "deadlines": deadlines,
         },
     )

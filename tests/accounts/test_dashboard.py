@@ -205,3 +205,16 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     # django_session, auth_user, classroom, the class's jobs with their owners
     with django_assert_num_queries(4):
         assert client.get(reverse("accounts:class_jobs", args=[classroom.pk])).status_code == 200
+
+
+def test_the_behind_filter_takes_its_threshold_from_the_url(
+    client, classroom, instructor, student, student2, take_test
+):
+    take_test(student, tf_right=False)  # 50%
+    take_test(student2)  # 100%
+    client.force_login(instructor)
+    url = reverse("accounts:class_dashboard", args=[classroom.pk])
+    at_60 = client.get(url + "?behind=60").content.decode()
+    assert f"/students/{student.pk}/" in at_60 and f"/students/{student2.pk}/" not in at_60
+    at_40 = client.get(url + "?behind=40").content.decode()
+    assert "Nobody is behind" in at_40
