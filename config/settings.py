@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "courses",
     "quizzes",
     "mlworker",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +102,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+# Log-in attempts: this many wrong passwords for one username from one address lock it for the window.
+JOURNEY_LOGIN_MAX_FAILURES = env_int("JOURNEY_LOGIN_MAX_FAILURES", 5, minimum=1)
+JOURNEY_LOGIN_WINDOW_MINUTES = env_int("JOURNEY_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from accounts.selectors import students_taught_by
 from mlworker.models import DatasetState, JobState, Prediction, TrainingJob, UserDataset
 
 LIST_FIELDS = (
@@ -13,16 +14,19 @@ LIST_FIELDS = (
 )  # fmt: skip
 
 
-def jobs_visible_to(user) -> QuerySet[TrainingJob]:
-    """The jobs a user may see: their own. (Instructors' class views build on this later.)"""
+def jobs_visible_to(user, *, read_only: bool = False) -> QuerySet[TrainingJob]:
+    """The jobs a user may see: their own; to read only, also those of the students in the
+    classes they teach. Everyone else's is as absent as a missing one."""
     if not user.is_authenticated:
         return TrainingJob.objects.none()
+    if read_only:
+        return TrainingJob.objects.filter(Q(owner=user) | Q(owner_id__in=students_taught_by(user)))
     return TrainingJob.objects.filter(owner=user)
 
 
-def job_get(*, user, job_id: int) -> TrainingJob:
-    """One job of the user's, or 404: another student's job is as absent as a missing one."""
-    return get_object_or_404(jobs_visible_to(user), pk=job_id)
+def job_get(*, user, job_id: int, read_only: bool = False) -> TrainingJob:
+    """One job the user may see (or, with read_only, look at), or 404."""
+    return get_object_or_404(jobs_visible_to(user, read_only=read_only), pk=job_id)
 
 
 def jobs_list(*, user) -> QuerySet[TrainingJob]:

@@ -93,10 +93,16 @@ def job_claim(*, job_id: int, worker: str) -> str | None:
     return token if won == 1 else None
 
 
+def _teaches_owner(user, job: TrainingJob) -> bool:
+    from accounts.selectors import students_taught_by  # accounts reads mlworker's models
+
+    return students_taught_by(user).filter(user_id=job.owner_id).exists()
+
+
 def job_cancel(*, job: TrainingJob, by) -> TrainingJob:
     """Cancel a queued job at once; ask a running one to stop at its next batch."""
-    if job.owner_id != by.pk and not by.is_staff:
-        raise PermissionError("Only the job's owner can cancel it.")
+    if job.owner_id != by.pk and not by.is_staff and not _teaches_owner(by, job):
+        raise PermissionError("Only the job's owner, or an instructor of their class, can cancel it.")
     now = timezone.now()
     if TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
         state=JobState.CANCELLED, finished_at=now, cancel_requested=True

@@ -57,13 +57,14 @@ def job_new(request):
 
 @login_required
 def job_detail(request, job_id):
-    job = selectors.job_get(user=request.user, job_id=job_id)
+    job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     epochs = list(job.epoch_rows.all())
     return render(
         request,
         "mlworker/job_detail.html",
         {
             "job": job,
+            "is_owner": job.owner_id == request.user.pk,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
             "class_names": (names := _class_names(job)),
@@ -118,7 +119,7 @@ def _status_payload(job) -> dict:
 @require_GET
 @never_cache
 def job_status(request, job_id):
-    job = selectors.job_get(user=request.user, job_id=job_id)
+    job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     return JsonResponse(_status_payload(job))
 
 
@@ -137,8 +138,9 @@ def job_cancel(request, job_id):
 @login_required
 @require_GET
 def job_file(request, job_id, kind, index=0):
-    """Serve a job's stored files to its owner only (never through a public media URL)."""
-    job = selectors.job_get(user=request.user, job_id=job_id)
+    """Serve a job's stored files to its owner (never through a public media URL); its top-loss
+    images also to the instructors of the owner's class, who read the job page."""
+    job = selectors.job_get(user=request.user, job_id=job_id, read_only=kind == "top-loss")
     if kind == "model" and job.model_file:
         name, filename = job.model_file, f"journey-job-{job.pk}.pkl"
     elif kind == "top-loss" and index < len(job.top_losses):

@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from accounts.selectors import students_taught_by
 from courses.models import Section
 from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question
 
@@ -108,15 +109,18 @@ def quiz_catalogue(*, user) -> list[QuizRow]:
 # ---------------------------------------------------------------- attempts
 
 
-def attempts_visible_to(user) -> QuerySet[Attempt]:
-    """A student's own attempts. Anyone else's is as absent as one that never existed."""
+def attempts_visible_to(user, *, read_only: bool = False) -> QuerySet[Attempt]:
+    """A student's own attempts; to read only, also those of the students in the classes the user
+    teaches. Anyone else's is as absent as one that never existed."""
     if not user.is_authenticated:
         return Attempt.objects.none()
+    if read_only:
+        return Attempt.objects.filter(Q(user=user) | Q(user_id__in=students_taught_by(user)))
     return Attempt.objects.filter(user=user)
 
 
-def attempt_get(*, user, attempt_id: int) -> Attempt:
-    return get_object_or_404(attempts_visible_to(user), pk=attempt_id)
+def attempt_get(*, user, attempt_id: int, read_only: bool = False) -> Attempt:
+    return get_object_or_404(attempts_visible_to(user, read_only=read_only), pk=attempt_id)
 
 
 def attempts_of_quiz(*, user, quiz: str) -> QuerySet[Attempt]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -53,9 +53,14 @@ def start(request, slug):
     return render(request, "quizzes/start.html", {"quiz": quiz, "form": form, "attempts": attempts})
 
 
-def _attempt_or_closed(request, attempt_id) -> Attempt:
-    """The user's attempt, handed in by the server first if its time ran out."""
-    attempt = selectors.attempt_get(user=request.user, attempt_id=attempt_id)
+def _attempt_or_closed(request, attempt_id, *, read_only: bool = False) -> Attempt:
+    """The user's attempt, handed in by the server first if its time ran out. With read_only, an
+    instructor may also read a handed-in attempt of a student in their class (and change nothing)."""
+    attempt = selectors.attempt_get(user=request.user, attempt_id=attempt_id, read_only=read_only)
+    if attempt.user_id != request.user.pk:
+        if attempt.is_open:
+            raise Http404("No such attempt.")
+        return attempt
     if attempt.is_open and services.attempt_close_if_expired(attempt=attempt).timed_out:
         messages.warning(request, MSG_TIME_UP)
     return attempt
@@ -179,7 +184,7 @@ def attempt_submit(request, attempt_id):
 @require_GET
 def review(request, attempt_id):
     # django_session, auth_user, attempt, answers with questions and sections, their glossary terms, quiz title
-    attempt = _attempt_or_closed(request, attempt_id)
+    attempt = _attempt_or_closed(request, attempt_id, read_only=True)
     if attempt.is_open:
         return redirect("quizzes:attempt", attempt.pk)
     items = [result_view(a) for a in selectors.attempt_answers(attempt=attempt, with_terms=True)]
@@ -188,6 +193,7 @@ def review(request, attempt_id):
         "quizzes/review.html",
         {
             "attempt": attempt,
+            "is_owner": attempt.user_id == request.user.pk,
             "title": selectors.quiz_title(attempt=attempt),
             "items": items,
             "waiting": any(i.status in ("pending", "review") for i in items),
@@ -203,7 +209,7 @@ def attempt_status(request, attempt_id):
     """Small JSON for the page's script. Before hand-in it says what is saved and, in practice,
     how each checked answer did; a test's results appear only once it is handed in."""
     # django_session, auth_user, attempt, answers with questions and sections (+ their glossary terms)
-    attempt = _attempt_or_closed(request, attempt_id)
+    attempt = _attempt_or_closed(request, attempt_id, read_only=True)
     shows_results = not attempt.is_open or attempt.is_practice
     rows, right = [], 0
     for answer in selectors.attempt_answers(attempt=attempt, with_terms=shows_results):

@@ -8,10 +8,14 @@ DEMO_USERS = [
     ("student2", "Kim", "student"),
 ]
 DEMO_PASSWORD = "journey-demo"
+DEMO_CLASS = "Demo class"
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts (one instructor, two students) and print their logins. Idempotent."
+    help = (
+        "Create the demo accounts (one instructor, two students) and a class the instructor teaches with "
+        "both students in it; print the logins. Idempotent."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default=DEMO_PASSWORD)
@@ -27,3 +31,18 @@ class Command(BaseCommand):
             user.groups.add(groups[role])
             state = "created" if created else "exists"
             self.stdout.write(f"  {role:<10} login: {username:<10} password: {password}  ({state})")
+        self._demo_class(User)
+
+    def _demo_class(self, User):
+        from accounts.models import ClassMembership, Classroom, Role
+        from accounts.services import classroom_create, classroom_join
+
+        instructor = User.objects.get(username="instructor")
+        classroom = Classroom.objects.filter(
+            name=DEMO_CLASS, memberships__user=instructor, memberships__role=Role.INSTRUCTOR
+        ).first() or classroom_create(by=instructor, name=DEMO_CLASS)
+        for username, _, role in DEMO_USERS:
+            if role == "student":
+                classroom_join(user=User.objects.get(username=username), code=classroom.code)
+        n = ClassMembership.objects.filter(classroom=classroom, role=Role.STUDENT).count()
+        self.stdout.write(f"  class      {classroom.name!r} join code: {classroom.code}  ({n} students)")

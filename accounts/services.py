@@ -1,0 +1,138 @@
+"""Writes for accounts and classes: signing up, log-in failures, classes, members, deadlines."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ClassMembership, Classroom, Extension, LoginFailure, QuizDeadline, Role
+from quizzes.selectors import is_instructor
+
+STUDENT_GROUP = "student"
+# No 0/O or 1/I/L: codes are read aloud and copied from a projector.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+
+
+class NotAllowed(PermissionError):
+    pass
+
+
+class NoSuchClass(ValueError):
+    pass
+
+
+class NoSuchUser(ValueError):
+    pass
+
+
+def user_signup(*, username: str, email: str, password: str):
+    user = get_user_model().objects.create_user(username=username, email=email, password=password)
+    user.groups.add(Group.objects.get_or_create(name=STUDENT_GROUP)[0])
+    return user
+
+
+def profile_update(*, user, first_name: str, last_name: str, email: str):
+    user.first_name, user.last_name, user.email = first_name, last_name, email
+    user.save(update_fields=["first_name", "last_name", "email"])
+    return user
+
+
+# ---------------------------------------------------------------- log-in limits
+
+
+def _window_start(now: datetime) -> datetime:
+    return now - timedelta(minutes=settings.JOURNEY_LOGIN_WINDOW_MINUTES)
+
+
+def login_failure_record(*, username: str, ip: str | None, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    LoginFailure.objects.create(username=username.lower()[:150], ip=ip, at=now)
+    # Old rows say nothing any more; sweep them as new ones arrive.
+    LoginFailure.objects.filter(at__lt=_window_start(now) - timedelta(days=1)).delete()
+
+
+def login_failures_clear(*, username: str, ip: str | None) -> None:
+    LoginFailure.objects.filter(username=username.lower()[:150], ip=ip).delete()
+
+
+def login_is_locked(*, username: str, ip: str | None, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    recent = LoginFailure.objects.filter(username=username.lower()[:150], ip=ip, at__gte=_window_start(now))
+    return recent.count() >= settings.JOURNEY_LOGIN_MAX_FAILURES
+
+
+# ---------------------------------------------------------------- classes
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def classroom_create(*, by, name: str) -> Classroom:
+    if not is_instructor(by):
+        raise NotAllowed("Only instructors create classes.")
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                classroom = Classroom.objects.create(name=name, code=_new_code(), created_by=by)
+                ClassMembership.objects.create(classroom=classroom, user=by, role=Role.INSTRUCTOR)
+                return classroom
+        except IntegrityError:  # the code was taken: draw another
+            continue
+    raise RuntimeError("Could not find a free class code.")
+
+
+def _teaches(user, classroom: Classroom) -> bool:
+    return ClassMembership.objects.filter(classroom=classroom, user=user, role=Role.INSTRUCTOR).exists()
+
+
+def classroom_join(*, user, code: str) -> ClassMembership:
+    """Join as a student; joining a class one is already in changes nothing."""
+    classroom = Classroom.objects.filter(code=code.strip().upper()).first()
+    if classroom is None:
+        raise NoSuchClass("No class has that code.")
+    membership, _ = ClassMembership.objects.get_or_create(
+        classroom=classroom, user=user, defaults={"role": Role.STUDENT}
+    )
+    return membership
+
+
+def co_instructor_add(*, classroom: Classroom, by, username: str) -> ClassMembership:
+    if not _teaches(by, classroom):
+        raise NotAllowed("Only the class's instructors add instructors.")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None or not is_instructor(user):
+        raise NoSuchUser("There is no instructor with that username.")
+    membership, _ = ClassMembership.objects.update_or_create(
+        classroom=classroom, user=user, defaults={"role": Role.INSTRUCTOR}
+    )
+    return membership
+
+
+def deadline_set(*, classroom: Classroom, by, quiz: str, due_at: datetime) -> QuizDeadline:
+    if not _teaches(by, classroom):
+        raise NotAllowed("Only the class's instructors set deadlines.")
+    deadline, _ = QuizDeadline.objects.update_or_create(classroom=classroom, quiz=quiz, defaults={"due_at": due_at})
+    return deadline
+
+
+def deadline_delete(*, deadline: QuizDeadline, by) -> None:
+    if not _teaches(by, deadline.classroom):
+        raise NotAllowed("Only the class's instructors remove deadlines.")
+    deadline.delete()
+
+
+def extension_grant(*, deadline: QuizDeadline, by, student, due_at: datetime) -> Extension:
+    if not _teaches(by, deadline.classroom):
+        raise NotAllowed("Only the class's instructors grant extensions.")
+    if not ClassMembership.objects.filter(classroom=deadline.classroom, user=student, role=Role.STUDENT).exists():
+        raise NoSuchUser("That student is not in this class.")
+    extension, _ = Extension.objects.update_or_create(deadline=deadline, student=student, defaults={"due_at": due_at})
+    return extension

@@ -1,0 +1,401 @@
+"""Sign-up, profile, a log-in that slows down guessing, classes, the instructors' dashboard and My progress."""
+
+from __future__ import annotations
+
+import csv
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import (
+    ClassroomForm,
+    CoInstructorForm,
+    DeadlineForm,
+    ExtensionForm,
+    JoinForm,
+    ProfileForm,
+    SignupForm,
+)
+from accounts.models import QuizDeadline
+from courses.selectors import flashcards_due
+from mlworker import services as job_services
+from mlworker.models import LIVE_STATES
+from mlworker.selectors import jobs_list
+from quizzes import selectors as quiz_selectors
+
+MSG_LOCKED = (
+    "Too many wrong passwords for this username. For your account's safety, log-in is paused: "
+    "please wait {minutes} minutes and try again, or reset your password."
+)
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, refusing a username and address after too many recent wrong passwords."""
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        if services.login_is_locked(username=username, ip=_client_ip(request)):
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, MSG_LOCKED.format(minutes=settings.JOURNEY_LOGIN_WINDOW_MINUTES))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        services.login_failure_record(username=self.request.POST.get("username", ""), ip=_client_ip(self.request))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        services.login_failures_clear(username=form.get_user().get_username(), ip=_client_ip(self.request))
+        return super().form_valid(form)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_signup(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome to Journey. Your account is ready.")
+        return redirect("accounts:me")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    user = request.user
+    initial = {"first_name": user.first_name, "last_name": user.last_name, "email": user.email}
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.profile_update(user=user, **form.cleaned_data)
+        messages.success(request, "Your profile is saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form})
+
+
+# ---------------------------------------------------------------- classes
+
+
+@login_required
+@require_GET
+def classes(request):
+    return render(
+        request,
+        "accounts/classes.html",
+        {
+            "is_instructor": quiz_selectors.is_instructor(request.user),
+            "taught": selectors.classrooms_taught_by(request.user),
+            "joined": selectors.classrooms_of_student(request.user),
+            "create_form": ClassroomForm(),
+            "join_form": JoinForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def class_create(request):
+    form = ClassroomForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A class needs a name.")
+        return redirect("accounts:classes")
+    try:
+        classroom = services.classroom_create(by=request.user, name=form.cleaned_data["name"])
+    except services.NotAllowed:
+        raise PermissionDenied("Only instructors create classes.")
+    messages.success(request, f"Class “{classroom.name}” created. Its join code is {classroom.code}.")
+    return redirect("accounts:class_settings", classroom.pk)
+
+
+def _join(request, code):
+    try:
+        membership = services.classroom_join(user=request.user, code=code)
+    except services.NoSuchClass:
+        return None
+    messages.success(request, f"You are in “{membership.classroom.name}”.")
+    return redirect("accounts:me")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def class_join(request):
+    form = JoinForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        response = _join(request, form.cleaned_data["code"])
+        if response:
+            return response
+        form.add_error("code", "No class has that code. Check it with your instructor.")
+    return render(request, "accounts/join.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def class_join_link(request, code):
+    classroom = selectors.classroom_by_code(code=code)
+    if classroom is None:
+        raise Http404("No class has that code.")
+    if request.method == "POST":
+        return _join(request, code)
+    return render(request, "accounts/join_link.html", {"classroom": classroom, "code": code})
+
+
+def _taught(request, classroom_id):
+    return selectors.classroom_get_for_instructor(user=request.user, classroom_id=classroom_id)
+
+
+def _threshold(request) -> float | None:
+    raw = request.GET.get("behind")
+    if raw is None:
+        return None
+    try:
+        return min(100.0, max(0.0, float(raw or 50))) / 100
+    except ValueError:
+        return 0.5
+
+
+@login_required
+@require_GET
+def class_dashboard(request, classroom_id):
+    # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
+    # deadlines, their extensions, the roster with its per-column subqueries, quiz scores grouped by student.
+    classroom = _taught(request, classroom_id)
+    titles = selectors.quiz_titles()
+    deadlines = selectors.class_deadlines(classroom=classroom)
+    sort = request.GET.get("sort", "name")
+    behind = _threshold(request)
+    rows = selectors.dashboard_rows(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind)
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "classroom": classroom,
+            "titles": titles,
+            "quizzes": list(titles),
+            "rows": [(r, r.score_list(titles)) for r in rows],
+            "sort": sort,
+            "behind": behind,
+            "behind_pct": None if behind is None else round(behind * 100),
+            "deadlines": deadlines,
+        },
+    )
+
+
+@login_required
+@require_GET
+def class_settings(request, classroom_id):
+    classroom = _taught(request, classroom_id)
+    titles = selectors.quiz_titles()
+    deadlines = selectors.class_deadlines(classroom=classroom)
+    students = list(selectors.class_students(classroom=classroom))
+    join_url = request.build_absolute_uri(reverse("accounts:class_join_link", args=[classroom.code]))
+    return render(
+        request,
+        "accounts/class_settings.html",
+        {
+            "classroom": classroom,
+            "join_url": join_url,
+            "instructors": selectors.class_instructors(classroom=classroom),
+            "students": students,
+            "deadlines": deadlines,
+            "titles": titles,
+            "instructor_form": CoInstructorForm(),
+            "deadline_form": DeadlineForm(quizzes=titles),
+            "extension_form": ExtensionForm(deadlines=deadlines, students=students, titles=titles, auto_id="ext_%s"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def class_instructor_add(request, classroom_id):
+    classroom = _taught(request, classroom_id)
+    form = CoInstructorForm(request.POST)
+    if form.is_valid():
+        try:
+            m = services.co_instructor_add(classroom=classroom, by=request.user, username=form.cleaned_data["username"])
+            messages.success(request, f"{m.user.username} now teaches this class too.")
+        except services.NoSuchUser as exc:
+            messages.error(request, str(exc))
+    return redirect("accounts:class_settings", classroom.pk)
+
+
+@login_required
+@require_POST
+def class_deadline_set(request, classroom_id):
+    classroom = _taught(request, classroom_id)
+    form = DeadlineForm(request.POST, quizzes=selectors.quiz_titles())
+    if form.is_valid():
+        services.deadline_set(classroom=classroom, by=request.user, **form.cleaned_data)
+        messages.success(request, "Deadline saved.")
+    else:
+        messages.error(request, "Pick a quiz and a due date.")
+    return redirect("accounts:class_settings", classroom.pk)
+
+
+@login_required
+@require_POST
+def class_deadline_delete(request, classroom_id, deadline_id):
+    classroom = _taught(request, classroom_id)
+    deadline = get_object_or_404(QuizDeadline, classroom=classroom, pk=deadline_id)
+    services.deadline_delete(deadline=deadline, by=request.user)
+    messages.success(request, "Deadline removed.")
+    return redirect("accounts:class_settings", classroom.pk)
+
+
+@login_required
+@require_POST
+def class_extension_grant(request, classroom_id):
+    classroom = _taught(request, classroom_id)
+    deadlines = selectors.class_deadlines(classroom=classroom)
+    students = list(selectors.class_students(classroom=classroom))
+    form = ExtensionForm(request.POST, deadlines=deadlines, students=students, titles=selectors.quiz_titles())
+    if form.is_valid():
+        deadline = next(d for d in deadlines if d.pk == form.cleaned_data["deadline"])
+        student = next(s for s in students if s.pk == form.cleaned_data["student"])
+        services.extension_grant(
+            deadline=deadline, by=request.user, student=student, due_at=form.cleaned_data["due_at"]
+        )
+        messages.success(request, f"Extension saved for {student.username}.")
+    else:
+        messages.error(request, "Pick a deadline, a student and a new due date.")
+    return redirect("accounts:class_settings", classroom.pk)
+
+
+@login_required
+@require_GET
+def class_student(request, classroom_id, user_id):
+    classroom = _taught(request, classroom_id)
+    student = selectors.class_student_get(classroom=classroom, user_id=user_id)
+    titles = selectors.quiz_titles()
+    return render(
+        request,
+        "accounts/student.html",
+        {
+            "classroom": classroom,
+            "student": student,
+            "events": selectors.student_timeline(user=student, titles=titles),
+        },
+    )
+
+
+@login_required
+@require_GET
+def class_questions(request, classroom_id):
+    # django_session, auth_user, classroom, every handed-in test answer of the class's students
+    classroom = _taught(request, classroom_id)
+    sort = request.GET.get("sort", "order")
+    return render(
+        request,
+        "accounts/questions.html",
+        {"classroom": classroom, "sort": sort, "stats": selectors.class_question_stats(classroom=classroom, sort=sort)},
+    )
+
+
+@login_required
+@require_GET
+def class_jobs(request, classroom_id):
+    # django_session, auth_user, classroom, the class's jobs with their owners
+    classroom = _taught(request, classroom_id)
+    return render(
+        request,
+        "accounts/jobs.html",
+        {"classroom": classroom, "jobs": selectors.class_jobs(classroom=classroom), "live": LIVE_STATES},
+    )
+
+
+@login_required
+@require_POST
+def class_job_cancel(request, classroom_id, job_id):
+    classroom = _taught(request, classroom_id)
+    job = selectors.class_job_get(classroom=classroom, job_id=job_id)
+    job = job_services.job_cancel(job=job, by=request.user)
+    messages.info(request, f"Experiment #{job.pk}: {job.get_state_display().lower()}.")
+    return redirect("accounts:class_jobs", classroom.pk)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _pct(x):
+    return "" if x is None else f"{x * 100:.0f}"
+
+
+@login_required
+@require_GET
+def class_export(request, classroom_id):
+    classroom = _taught(request, classroom_id)
+    titles = selectors.quiz_titles()
+    rows = selectors.dashboard_rows(classroom=classroom, deadlines=selectors.class_deadlines(classroom=classroom))
+    writer = csv.writer(_Echo())
+
+    def lines():
+        head = ["username", "name", "email", "sections_read", "flashcards_reviewed", "quiz_attempts"]
+        for q in titles:
+            head += [f"{q}_best", f"{q}_last"]
+        yield writer.writerow(head + ["jobs", "best_error_rate", "last_activity", "missed_deadlines"])
+        for r in rows:
+            u = r.user
+            line = [u.username, u.get_full_name(), u.email, r.sections_read, r.cards_reviewed, r.attempts]
+            for s in r.score_list(titles):
+                line += [_pct(s.best), _pct(s.last)]
+            line += [
+                r.jobs,
+                "" if r.best_error is None else f"{r.best_error:.4f}",
+                r.last_activity.isoformat() if r.last_activity else "",
+                " ".join(r.missed),
+            ]
+            yield writer.writerow(line)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d")
+    response["Content-Disposition"] = f'attachment; filename="class-{classroom.pk}-{stamp}.csv"'
+    return response
+
+
+# ---------------------------------------------------------------- my progress
+
+
+@login_required
+@require_GET
+def me(request):
+    user = request.user
+    titles = selectors.quiz_titles()
+    quizzes = quiz_selectors.quiz_catalogue(user=user)
+    done = {row.quiz.slug for row in quizzes if row.tests}
+    return render(
+        request,
+        "accounts/me.html",
+        {
+            "numbers": selectors.my_numbers(user=user),
+            "sections_total": len(titles) - 1,
+            "quizzes": quizzes,
+            "cards": flashcards_due(user=user, now=timezone.now()),
+            "jobs": jobs_list(user=user)[:10],
+            "deadlines": selectors.deadlines_for_student(user=user, titles=titles, done=done),
+            "classes": selectors.classrooms_of_student(user),
+            "now": timezone.now(),
+        },
+    )

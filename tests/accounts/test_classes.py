@@ -1,0 +1,119 @@
+"""Creating and joining classes, co-instructors, deadlines and extensions."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import ClassMembership, Classroom, Extension, QuizDeadline, Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_instructor_creates_a_class_and_gets_a_code_and_link(client, instructor):
+    client.force_login(instructor)
+    response = client.post(reverse("accounts:class_create"), {"name": "Evening group"})
+    classroom = Classroom.objects.get(name="Evening group")
+    assert response["Location"] == reverse("accounts:class_settings", args=[classroom.pk])
+    assert len(classroom.code) == 8
+    assert ClassMembership.objects.get(classroom=classroom, user=instructor).role == Role.INSTRUCTOR
+    page = client.get(response["Location"]).content.decode()
+    assert classroom.code in page and reverse("accounts:class_join_link", args=[classroom.code]) in page
+
+
+def test_a_student_cannot_create_a_class(client, student):
+    client.force_login(student)
+    assert client.post(reverse("accounts:class_create"), {"name": "Mine"}).status_code == 403
+    assert not Classroom.objects.exists()
+
+
+def test_a_student_joins_with_the_code_in_any_case(client, instructor, student):
+    classroom = services.classroom_create(by=instructor, name="A")
+    client.force_login(student)
+    response = client.post(reverse("accounts:class_join"), {"code": classroom.code.lower()})
+    assert response.status_code == 302
+    assert ClassMembership.objects.get(classroom=classroom, user=student).role == Role.STUDENT
+
+
+def test_a_wrong_code_says_so(client, student):
+    client.force_login(student)
+    response = client.post(reverse("accounts:class_join"), {"code": "NOPE2345"})
+    assert response.status_code == 200 and "No class has that code" in response.content.decode()
+
+
+def test_the_join_link_asks_first_then_joins_on_post(client, instructor, student):
+    classroom = services.classroom_create(by=instructor, name="A")
+    client.force_login(student)
+    url = reverse("accounts:class_join_link", args=[classroom.code])
+    assert client.get(url).status_code == 200
+    assert not ClassMembership.objects.filter(user=student).exists()
+    client.post(url)
+    assert ClassMembership.objects.filter(classroom=classroom, user=student, role=Role.STUDENT).exists()
+
+
+def test_a_student_may_be_in_several_classes(instructor, other_instructor, student):
+    a = services.classroom_create(by=instructor, name="A")
+    b = services.classroom_create(by=other_instructor, name="B")
+    services.classroom_join(user=student, code=a.code)
+    services.classroom_join(user=student, code=b.code)
+    services.classroom_join(user=student, code=b.code)  # twice changes nothing
+    assert set(ClassMembership.objects.filter(user=student).values_list("classroom__name", flat=True)) == {"A", "B"}
+
+
+def test_instructors_see_only_the_classes_they_teach(client, classroom, other_classroom, instructor):
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:classes")).content.decode()
+    assert "Monday group" in page and "Tuesday group" not in page
+
+
+def test_a_co_instructor_can_be_added_by_username(client, classroom, instructor, other_instructor):
+    client.force_login(instructor)
+    client.post(reverse("accounts:class_instructor_add", args=[classroom.pk]), {"username": "teacher2"})
+    assert ClassMembership.objects.get(classroom=classroom, user=other_instructor).role == Role.INSTRUCTOR
+    client.force_login(other_instructor)
+    assert client.get(reverse("accounts:class_dashboard", args=[classroom.pk])).status_code == 200
+
+
+def test_a_student_cannot_be_made_co_instructor(classroom, instructor, student):
+    with pytest.raises(services.NoSuchUser):
+        services.co_instructor_add(classroom=classroom, by=instructor, username=student.username)
+    assert ClassMembership.objects.get(classroom=classroom, user=student).role == Role.STUDENT
+
+
+def test_deadlines_and_extensions_are_set_through_the_settings_page(client, classroom, instructor, student, mini_bank):
+    client.force_login(instructor)
+    due = timezone.now() + timedelta(days=3)
+    client.post(
+        reverse("accounts:class_deadline_set", args=[classroom.pk]),
+        {"quiz": "machine-learning", "due_at": due.strftime("%Y-%m-%dT%H:%M")},
+    )
+    deadline = QuizDeadline.objects.get(classroom=classroom, quiz="machine-learning")
+    client.post(
+        reverse("accounts:class_extension_grant", args=[classroom.pk]),
+        {
+            "deadline": deadline.pk,
+            "student": student.pk,
+            "due_at": (due + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert Extension.objects.get(deadline=deadline, student=student).due_at > deadline.due_at
+    client.post(reverse("accounts:class_deadline_delete", args=[classroom.pk, deadline.pk]))
+    assert not QuizDeadline.objects.exists()
+
+
+def test_an_extension_is_only_for_a_student_of_the_class(classroom, instructor, other_student):
+    deadline = services.deadline_set(classroom=classroom, by=instructor, quiz="chapter", due_at=timezone.now())
+    with pytest.raises(services.NoSuchUser):
+        services.extension_grant(deadline=deadline, by=instructor, student=other_student, due_at=timezone.now())
+
+
+def test_seed_demo_puts_both_demo_students_in_the_instructors_class(db):
+    call_command("seed_demo", password="pw-demo-123")
+    call_command("seed_demo", password="pw-demo-123")  # idempotent
+    classroom = Classroom.objects.get(name="Demo class")
+    assert Classroom.objects.count() == 1
+    members = dict(ClassMembership.objects.filter(classroom=classroom).values_list("user__username", "role"))
+    assert members == {"instructor": "instructor", "student1": "student", "student2": "student"}

@@ -1,0 +1,220 @@
+"""The instructors' dashboard: roster numbers, its query budget, filters, the student page, questions, jobs, CSV."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import selectors, services
+from courses.models import GlossaryTerm, Section
+from courses.services import flashcard_review, section_mark_read
+from mlworker.models import JobState, TrainingJob
+from mlworker.services import job_submit
+
+pytestmark = pytest.mark.django_db
+
+
+def _busy_student(make_user, classroom, take_test, tiny_settings, name):
+    user = make_user(name)
+    services.classroom_join(user=user, code=classroom.code)
+    section_mark_read(user=user, section=Section.objects.first())
+    flashcard_review(user=user, term=GlossaryTerm.objects.first(), rating=3)
+    take_test(user, tf_right=False)
+    job = job_submit(user=user, job_settings=tiny_settings)
+    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, error_rate=0.125)
+    return user
+
+
+def test_the_roster_counts_what_each_student_did(classroom, student, student2, take_test, tiny_settings):
+    section_mark_read(user=student, section=Section.objects.get(slug="history"))
+    section_mark_read(user=student, section=Section.objects.get(slug="machine-learning"))
+    flashcard_review(user=student, term=GlossaryTerm.objects.first(), rating=3)
+    take_test(student, tf_right=False)  # 50%
+    take_test(student)  # 100%, and the latest
+    job = job_submit(user=student, job_settings=tiny_settings)
+    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, error_rate=0.05)
+    rows = {r.user.username: r for r in selectors.dashboard_rows(classroom=classroom, deadlines=[])}
+    me = rows["student"]
+    assert (me.sections_read, me.cards_reviewed, me.attempts, me.jobs) == (2, 1, 2, 1)
+    assert me.best_error == 0.05 and me.last_activity is not None
+    assert (me.scores["machine-learning"].best, me.scores["machine-learning"].last) == (1.0, 1.0)
+    assert rows["student2"].attempts == 0 and rows["student2"].last_activity is None
+
+
+@pytest.mark.parametrize("n", [3, 30])
+def test_the_dashboard_costs_the_same_queries_for_3_or_30_students(
+    client, instructor, make_user, take_test, tiny_settings, django_assert_num_queries, n
+):
+    classroom = services.classroom_create(by=instructor, name="Big")
+    for i in range(n):
+        _busy_student(make_user, classroom, take_test, tiny_settings, f"s{i:02d}")
+    services.deadline_set(classroom=classroom, by=instructor, quiz="chapter", due_at=timezone.now())
+    client.force_login(instructor)
+    url = reverse("accounts:class_dashboard", args=[classroom.pk])
+    # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
+    # their extensions, the roster with its subqueries per column, quiz scores grouped by student and quiz
+    with django_assert_num_queries(8):
+        response = client.get(url + "?sort=-activity&behind=50")
+    assert response.status_code == 200
+    assert response.content.decode().count('class="behind"') == n  # everyone missed the chapter deadline
+
+
+def test_behind_keeps_low_scores_and_missed_deadlines(classroom, instructor, student, student2, take_test):
+    take_test(student)  # 100%
+    take_test(student2, single_right=False, tf_right=False)  # 0%
+    rows = selectors.dashboard_rows(classroom=classroom, deadlines=[], behind=0.5)
+    assert [r.user.username for r in rows] == ["student2"]
+    deadline = services.deadline_set(
+        classroom=classroom, by=instructor, quiz="history", due_at=timezone.now() - timedelta(hours=1)
+    )
+    services.extension_grant(
+        deadline=deadline, by=instructor, student=student2, due_at=timezone.now() + timedelta(days=1)
+    )
+    rows = selectors.dashboard_rows(classroom=classroom, deadlines=selectors.class_deadlines(classroom=classroom))
+    assert {r.user.username: r.missed for r in rows} == {"student": ["history"], "student2": []}
+
+
+def test_the_roster_sorts_by_the_column_asked_for(classroom, student, student2, take_test):
+    take_test(student2)
+    by_attempts = selectors.dashboard_rows(classroom=classroom, deadlines=[], sort="-attempts")
+    assert [r.user.username for r in by_attempts] == ["student2", "student"]
+    by_name = selectors.dashboard_rows(classroom=classroom, deadlines=[], sort="name")
+    assert [r.user.username for r in by_name] == ["student", "student2"]
+
+
+def test_the_student_page_links_to_the_attempt_review_the_instructor_may_open(
+    client, classroom, instructor, student, take_test
+):
+    attempt = take_test(student)
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_student", args=[classroom.pk, student.pk])).content.decode()
+    review = reverse("quizzes:review", args=[attempt.pk])
+    assert review in page
+    assert client.get(review).status_code == 200
+
+
+def test_an_open_attempt_stays_hidden_from_the_instructor(client, classroom, instructor, student, mini_bank):
+    from quizzes.services import attempt_start
+
+    attempt = attempt_start(user=student, quiz="machine-learning", mode="test")
+    client.force_login(instructor)
+    for name in ("review", "status", "attempt"):
+        assert client.get(reverse(f"quizzes:{name}", args=[attempt.pk])).status_code == 404
+    assert client.post(reverse("quizzes:submit", args=[attempt.pk])).status_code == 404
+
+
+def test_question_stats_give_facility_discrimination_and_wrong_answers(classroom, make_user, take_test):
+    users = []
+    for i in range(6):
+        u = make_user(f"q{i}")
+        services.classroom_join(user=u, code=classroom.code)
+        users.append(u)
+    # Top two get both right; middle two get the single right only; bottom two get both wrong.
+    for u in users[:2]:
+        take_test(u)
+    for u in users[2:4]:
+        take_test(u, tf_right=False)
+    for u in users[4:]:
+        take_test(u, single_right=False, tf_right=False)
+    stats = {s.slug: s for s in selectors.class_question_stats(classroom=classroom)}
+    single, tf = stats["t-ml-single"], stats["t-ml-tf"]
+    assert single.attempts == 6 and single.facility == pytest.approx(4 / 6)
+    assert tf.facility == pytest.approx(2 / 6)
+    assert single.discrimination == pytest.approx(1.0) and tf.discrimination == pytest.approx(1.0)
+    assert single.wrong == [("b", 2)] and tf.wrong == [("False", 4)]
+    ordered = selectors.class_question_stats(classroom=classroom, sort="facility")
+    assert [s.slug for s in ordered] == ["t-ml-tf", "t-ml-single"]
+
+
+def test_the_instructor_cancels_a_students_stuck_job(client, classroom, instructor, student, tiny_settings):
+    job = job_submit(user=student, job_settings=tiny_settings)
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
+    assert f"#{job.pk}" in page
+    response = client.post(reverse("accounts:class_job_cancel", args=[classroom.pk, job.pk]))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+
+
+def test_the_instructor_reads_a_students_job_but_cannot_cancel_it_from_the_job_page(
+    client, classroom, instructor, student, tiny_settings
+):
+    job = job_submit(user=student, job_settings=tiny_settings)
+    client.force_login(instructor)
+    page = client.get(reverse("mlworker:job", args=[job.pk]))
+    assert page.status_code == 200 and reverse("mlworker:cancel", args=[job.pk]) not in page.content.decode()
+    assert client.post(reverse("mlworker:cancel", args=[job.pk])).status_code == 404
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED
+
+
+def test_the_csv_has_one_row_per_student_and_streams(client, classroom, instructor, student, take_test):
+    take_test(student)
+    client.force_login(instructor)
+    response = client.get(reverse("accounts:class_export", args=[classroom.pk]))
+    assert response.streaming and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["username"] for r in rows] == ["student", "student2"]
+    assert rows[0]["quiz_attempts"] == "1" and rows[0]["machine-learning_best"] == "100"
+    assert rows[1]["machine-learning_best"] == ""
+
+
+def test_my_progress_shows_scores_and_coming_deadlines(client, classroom, instructor, student, take_test):
+    take_test(student)
+    services.deadline_set(classroom=classroom, by=instructor, quiz="history", due_at=timezone.now() + timedelta(days=2))
+    client.force_login(student)
+    page = client.get(reverse("accounts:me")).content.decode()
+    assert "Neural networks: a short history" in page and "Monday group" in page
+    assert "100%" in page
+
+
+def test_the_instructor_sees_top_loss_images_but_not_the_model_file(
+    client, classroom, instructor, other_instructor, student, tiny_settings
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    job = job_submit(user=student, job_settings=tiny_settings)
+    path = default_storage.save(f"tests/top-loss-{job.pk}.png", ContentFile(b"png"))
+    model = default_storage.save(f"tests/model-{job.pk}.pkl", ContentFile(b"pkl"))
+    TrainingJob.objects.filter(pk=job.pk).update(
+        state=JobState.SUCCEEDED, top_losses=[{"image_path": path}], model_file=model
+    )
+    client.force_login(instructor)
+    assert client.get(reverse("mlworker:top_loss", args=[job.pk, 0])).status_code == 200
+    assert client.get(reverse("mlworker:model", args=[job.pk])).status_code == 404
+    client.force_login(other_instructor)
+    assert client.get(reverse("mlworker:top_loss", args=[job.pk, 0])).status_code == 404
+
+
+@pytest.mark.parametrize("n", [3, 12])
+def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_size(
+    client, instructor, make_user, take_test, tiny_settings, django_assert_num_queries, n
+):
+    classroom = services.classroom_create(by=instructor, name="Big")
+    for i in range(n):
+        _busy_student(make_user, classroom, take_test, tiny_settings, f"s{i:02d}")
+    client.force_login(instructor)
+    # django_session, auth_user, classroom, every handed-in test answer of the class's students
+    with django_assert_num_queries(4):
+        assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
+    # django_session, auth_user, classroom, the class's jobs with their owners
+    with django_assert_num_queries(4):
+        assert client.get(reverse("accounts:class_jobs", args=[classroom.pk])).status_code == 200
+
+
+def test_the_behind_filter_takes_its_threshold_from_the_url(
+    client, classroom, instructor, student, student2, take_test
+):
+    take_test(student, tf_right=False)  # 50%
+    take_test(student2)  # 100%
+    client.force_login(instructor)
+    url = reverse("accounts:class_dashboard", args=[classroom.pk])
+    at_60 = client.get(url + "?behind=60").content.decode()
+    assert f"/students/{student.pk}/" in at_60 and f"/students/{student2.pk}/" not in at_60
+    at_40 = client.get(url + "?behind=40").content.decode()
+    assert "Nobody is behind" in at_40

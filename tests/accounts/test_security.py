@@ -1,0 +1,239 @@
+"""Who may open which class URL, and a guard that every URL of the project is accounted for.
+
+Roles: the student the object is about ("owner"), a second student of the same class, a student of
+another class, the class's instructor, another class's instructor, and an anonymous visitor.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import ClassMembership, Classroom, QuizDeadline
+from mlworker.models import JobState
+from mlworker.services import job_submit
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["owner", "student2", "other_student", "instructor", "other_instructor", "anonymous"]
+USERS = {
+    "owner": "student",
+    "student2": "student2",
+    "other_student": "other_student",
+    "instructor": "instructor",
+    "other_instructor": "other_instructor",
+}
+LOGIN = "login"
+
+
+def _expect(instructor_gets):
+    """Class pages: only the class's instructors; every other signed-in user gets 404."""
+    return {
+        "owner": 404, "student2": 404, "other_student": 404,
+        "instructor": instructor_gets, "other_instructor": 404, "anonymous": LOGIN,
+    }  # fmt: skip
+
+
+OWNER_AND_INSTRUCTOR = {
+    "owner": 200, "student2": 404, "other_student": 404, "instructor": 200, "other_instructor": 404, "anonymous": LOGIN,
+}  # fmt: skip
+ANY_SIGNED_IN = dict.fromkeys(USERS, 200) | {"anonymous": LOGIN}
+
+
+@pytest.fixture
+def world(classroom, other_classroom, instructor, student, tiny_settings, take_test):
+    deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
+    job = job_submit(user=student, job_settings=tiny_settings)
+    attempt = take_test(student)
+    return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student}
+
+
+def matrix(w):
+    """name: (method, url, data, expected status per role). Names match the URL patterns' names."""
+    c, s = w["c"], w["student"]
+    return {
+        "accounts:class_dashboard": ("get", reverse("accounts:class_dashboard", args=[c.pk]), None, _expect(200)),
+        "accounts:class_settings": ("get", reverse("accounts:class_settings", args=[c.pk]), None, _expect(200)),
+        "accounts:class_student": (
+            "get",
+            reverse("accounts:class_student", args=[c.pk, s.pk]),
+            None,
+            _expect(200),
+        ),  # fmt: skip
+        "accounts:class_questions": ("get", reverse("accounts:class_questions", args=[c.pk]), None, _expect(200)),
+        "accounts:class_jobs": ("get", reverse("accounts:class_jobs", args=[c.pk]), None, _expect(200)),
+        "accounts:class_export": ("get", reverse("accounts:class_export", args=[c.pk]), None, _expect(200)),
+        "accounts:class_instructor_add": (
+            "post",
+            reverse("accounts:class_instructor_add", args=[c.pk]),
+            {"username": "nobody"},
+            _expect(302),
+        ),  # fmt: skip
+        "accounts:class_deadline_set": (
+            "post",
+            reverse("accounts:class_deadline_set", args=[c.pk]),
+            {"quiz": "x"},
+            _expect(302),
+        ),  # fmt: skip
+        "accounts:class_deadline_delete": (
+            "post",
+            reverse("accounts:class_deadline_delete", args=[c.pk, w["d"].pk]),
+            {},
+            _expect(302),
+        ),  # fmt: skip
+        "accounts:class_extension_grant": (
+            "post",
+            reverse("accounts:class_extension_grant", args=[c.pk]),
+            {},
+            _expect(302),
+        ),  # fmt: skip
+        "accounts:class_job_cancel": (
+            "post",
+            reverse("accounts:class_job_cancel", args=[c.pk, w["job"].pk]),
+            {},
+            _expect(302),
+        ),  # fmt: skip
+        "accounts:class_join_link": (
+            "get",
+            reverse("accounts:class_join_link", args=[c.code]),
+            None,
+            ANY_SIGNED_IN,
+        ),  # fmt: skip
+        "accounts:class_join": ("get", reverse("accounts:class_join"), None, ANY_SIGNED_IN),
+        "accounts:classes": ("get", reverse("accounts:classes"), None, ANY_SIGNED_IN),
+        "accounts:class_create": (
+            "post",
+            reverse("accounts:class_create"),
+            {"name": "X"},
+            {
+                "owner": 403,
+                "student2": 403,
+                "other_student": 403,
+                "instructor": 302,
+                "other_instructor": 302,
+                "anonymous": LOGIN,
+            },
+        ),  # fmt: skip
+        "accounts:me": ("get", reverse("accounts:me"), None, ANY_SIGNED_IN),
+        "accounts:profile": ("get", reverse("accounts:profile"), None, ANY_SIGNED_IN),
+        "accounts:signup": (
+            "get",
+            reverse("accounts:signup"),
+            None,
+            dict.fromkeys(USERS, 302) | {"anonymous": 200},
+        ),  # fmt: skip
+        # The existing pages an instructor may now read for their class's students.
+        "quizzes:review": ("get", reverse("quizzes:review", args=[w["attempt"].pk]), None, OWNER_AND_INSTRUCTOR),
+        "mlworker:job": ("get", reverse("mlworker:job", args=[w["job"].pk]), None, OWNER_AND_INSTRUCTOR),
+        "mlworker:status": ("get", reverse("mlworker:status", args=[w["job"].pk]), None, OWNER_AND_INSTRUCTOR),
+    }
+
+
+@pytest.fixture
+def clients(request, other_student, other_instructor):
+    out = {}
+    for role in ROLES:
+        client = Client()
+        if role != "anonymous":
+            fixture = USERS[role]
+            client.force_login(request.getfixturevalue(fixture))
+        out[role] = client
+    return out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_exactly_what_it_should(world, clients, role):
+    failures = []
+    for name, (method, url, data, expected) in matrix(world).items():
+        response = (
+            getattr(clients[role], method)(url, data) if data is not None else getattr(clients[role], method)(url)
+        )
+        want = expected[role]
+        if want == LOGIN:
+            ok = response.status_code == 302 and response["Location"].startswith(reverse("login"))
+        else:
+            ok = response.status_code == want
+        if not ok:
+            failures.append(f"{name} as {role}: {response.status_code}, expected {want}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("role", ["owner", "student2", "other_student", "other_instructor", "anonymous"])
+def test_refused_posts_change_nothing(world, clients, role):
+    for name, (method, url, data, _expected) in matrix(world).items():
+        if method == "post" and name != "accounts:class_create":
+            clients[role].post(url, data)
+    assert QuizDeadline.objects.filter(pk=world["d"].pk).exists()
+    world["job"].refresh_from_db()
+    assert world["job"].state == JobState.QUEUED and not world["job"].cancel_requested
+
+
+@pytest.mark.parametrize(
+    "name", ["class_instructor_add", "class_deadline_set", "class_extension_grant", "class_job_cancel",
+             "class_deadline_delete", "class_create"],
+)  # fmt: skip
+def test_state_changes_refuse_get(world, clients, name):
+    method, url, _data, _expected = matrix(world)[f"accounts:{name}"]
+    assert clients["instructor"].get(url).status_code == 405
+    assert QuizDeadline.objects.filter(pk=world["d"].pk).exists()
+
+
+def test_the_join_link_joins_only_on_post(world, other_student):
+    client = Client()
+    client.force_login(other_student)
+    url = reverse("accounts:class_join_link", args=[world["c"].code])
+    client.get(url)
+    assert not ClassMembership.objects.filter(classroom=world["c"], user=other_student).exists()
+    client.post(url)
+    assert ClassMembership.objects.filter(classroom=world["c"], user=other_student).exists()
+
+
+def test_every_state_change_needs_the_csrf_token(world, instructor, student):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(instructor)
+    for name, (method, url, data, _expected) in matrix(world).items():
+        if method == "post":
+            assert strict.post(url, data).status_code == 403, name
+    strict.force_login(student)
+    assert strict.post(reverse("accounts:class_join_link", args=[world["c"].code])).status_code == 403
+    assert strict.post(reverse("accounts:profile"), {"email": "x@example.com"}).status_code == 403
+    assert Classroom.objects.count() == 2
+    world["job"].refresh_from_db()
+    assert world["job"].state == JobState.QUEUED
+
+
+# ---------------------------------------------------------------- every URL accounted for
+
+# Pages tested elsewhere, by their own apps' tests (tests/courses, tests/quizzes, tests/mlworker,
+# tests/config) or here in tests/accounts/test_accounts.py and test_classes.py.
+COVERED_ELSEWHERE = {
+    "home", "healthz", "login", "logout",
+    "password_change", "password_change_done", "password_reset", "password_reset_done",
+    "password_reset_confirm", "password_reset_complete",
+    "courses:chapter", "courses:flashcard_review", "courses:flashcards", "courses:glossary", "courses:mark_read",
+    "courses:search", "courses:section", "courses:term",
+    "quizzes:attempt", "quizzes:autosave", "quizzes:index", "quizzes:review_answer", "quizzes:review_queue",
+    "quizzes:save", "quizzes:section", "quizzes:status", "quizzes:submit",
+    "mlworker:batch", "mlworker:cancel", "mlworker:compare", "mlworker:dataset_delete", "mlworker:dataset_sample",
+    "mlworker:datasets", "mlworker:jobs", "mlworker:model", "mlworker:model_delete", "mlworker:model_rename",
+    "mlworker:models", "mlworker:new", "mlworker:predict", "mlworker:prediction", "mlworker:prediction_image",
+    "mlworker:prediction_status", "mlworker:top_loss",
+}  # fmt: skip
+NOT_OURS = {"admin"}  # Django's admin, guarded by its own staff check
+DEBUG_ONLY = {"^media/(?P<path>.*)$"}
+
+
+def _names(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace in NOT_OURS:
+                continue
+            yield from _names(p.url_patterns, prefix + (f"{p.namespace}:" if p.namespace else ""))
+        elif isinstance(p, URLPattern):
+            yield prefix + (p.name or str(p.pattern))
+
+
+def test_every_url_pattern_is_in_the_matrix_or_covered_elsewhere(world):
+    found = set(_names(get_resolver().url_patterns)) - DEBUG_ONLY
+    listed = set(matrix(world)) | COVERED_ELSEWHERE
+    assert not found - listed, f"URL patterns nobody tests for access: {sorted(found - listed)}"
+    assert not listed - found, f"listed but gone: {sorted(listed - found)}"
