@@ -9,7 +9,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run test lint smoke migrate clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt package.json package-lock.json
+	# The browser tests drive Debian's Chromium (Playwright's own download is not used) and
+	# inject axe-core from node_modules; install them only where they are missing.
+	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	npm ci --no-audit --no-fund
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision come through pip (never uv/poetry), pinned in requirements.txt.
 	$(BIN)/pip install -q -r requirements-dev.txt
