@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint smoke migrate clean
+.PHONY: install run test lint smoke browser migrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt package.json package-lock.json
 	# The browser tests drive Debian's Chromium (Playwright's own download is not used) and
@@ -41,11 +41,19 @@ lint: install
 
 # The suite runs against whatever DATABASE_URL / CELERY_BROKER_URL say (Postgres + Redis on
 # CI, the embedded defaults otherwise); the smoke test always runs on the embedded defaults.
+# The browser tests (tests/browser, marker `browser`) are part of it: Chromium against a live
+# server, axe-core for accessibility; `make browser` runs only them. Screenshots: test-artifacts/.
 test: lint
+	mkdir -p var
 	$(BIN)/python -m pytest -m "not smoke"
 	$(MAKE) smoke
 
+browser: install
+	mkdir -p var
+	$(BIN)/python -m pytest tests/browser -m browser
+
 smoke: install
+	mkdir -p var
 	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest -m smoke -p no:cacheprovider
 
 clean:

@@ -127,6 +127,11 @@ def test_the_main_pages_have_no_serious_accessibility_violations(new_page, stude
 
     page = new_page(scheme=scheme)
     page.goto("/accounts/login/")
+    # The theme follows the system setting: a light page in light mode, a dark one in dark mode.
+    red, green, blue = page.evaluate(
+        "() => getComputedStyle(document.body).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)"
+    )
+    assert (red + green + blue > 600) == (scheme == "light"), (scheme, red, green, blue)
     problems = {"login": axe_violations(page)}
     login(page, student.username)
     term = GlossaryTerm.objects.order_by("term").first()
