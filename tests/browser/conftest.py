@@ -23,9 +23,13 @@ PASSWORD = "pw-for-tests-1"
 
 
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if Path(str(item.fspath)).parent == Path(__file__).parent:
-            item.add_marker(pytest.mark.browser)
+    """Mark the browser tests and run them last: their session-wide Celery worker would otherwise
+    already be consuming the queues when tests that start workers of their own run."""
+    here = Path(__file__).parent
+    browser = [item for item in items if Path(str(item.fspath)).parent == here]
+    for item in browser:
+        item.add_marker(pytest.mark.browser)
+    items[:] = [item for item in items if item not in browser] + browser
 
 
 @pytest.fixture(scope="module")
