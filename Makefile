@@ -7,9 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint smoke migrate clean
+.PHONY: install run test lint smoke browser migrate clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt package.json package-lock.json
+	# The browser tests drive Debian's Chromium (Playwright's own download is not used) and
+	# inject axe-core from node_modules; install them only where they are missing.
+	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	npm ci --no-audit --no-fund
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision come through pip (never uv/poetry), pinned in requirements.txt.
 	$(BIN)/pip install -q -r requirements-dev.txt
@@ -36,11 +41,19 @@ lint: install
 
 # The suite runs against whatever DATABASE_URL / CELERY_BROKER_URL say (Postgres + Redis on
 # CI, the embedded defaults otherwise); the smoke test always runs on the embedded defaults.
+# The browser tests (tests/browser, marker `browser`) are part of it: Chromium against a live
+# server, axe-core for accessibility; `make browser` runs only them. Screenshots: test-artifacts/.
 test: lint
+	mkdir -p var
 	$(BIN)/python -m pytest -m "not smoke"
 	$(MAKE) smoke
 
+browser: install
+	mkdir -p var
+	$(BIN)/python -m pytest tests/browser -m browser
+
 smoke: install
+	mkdir -p var
 	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest -m smoke -p no:cacheprovider
 
 clean:
