@@ -9,18 +9,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run test lint smoke browser migrate clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt package.json package-lock.json
-	# The browser tests drive Debian's Chromium (Playwright's own download is not used) and
-	# inject axe-core from node_modules; install them only where they are missing.
-	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
-	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
-	npm ci --no-audit --no-fund
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision come through pip (never uv/poetry), pinned in requirements.txt.
 	$(BIN)/pip install -q -r requirements-dev.txt
 	# animal-mnist declares tensorflow, which its data file does not need.
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
+
+# Only the tests need these: the browser tests drive Debian's Chromium (Playwright's own
+# download is not used) and inject axe-core from node_modules. Installed where missing.
+BROWSER_STAMP := node_modules/.installed
+$(BROWSER_STAMP): package.json package-lock.json
+	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+	command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	npm ci --no-audit --no-fund
+	touch $(BROWSER_STAMP)
 
 install: $(STAMP)
 
@@ -43,12 +47,12 @@ lint: install
 # CI, the embedded defaults otherwise); the smoke test always runs on the embedded defaults.
 # The browser tests (tests/browser, marker `browser`) are part of it: Chromium against a live
 # server, axe-core for accessibility; `make browser` runs only them. Screenshots: test-artifacts/.
-test: lint
+test: lint $(BROWSER_STAMP)
 	mkdir -p var
 	$(BIN)/python -m pytest -m "not smoke"
 	$(MAKE) smoke
 
-browser: install
+browser: install $(BROWSER_STAMP)
 	mkdir -p var
 	$(BIN)/python -m pytest tests/browser -m browser
 
