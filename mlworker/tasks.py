@@ -135,9 +135,9 @@ def predict(prediction_id: int) -> None:
     prediction = Prediction.objects.select_related("job").get(pk=prediction_id)
     job = prediction.job
     with job_context(job.pk):
-        fail = Prediction.objects.filter(pk=prediction_id, state=PredictionState.RUNNING)
+        running = Prediction.objects.filter(pk=prediction_id, state=PredictionState.RUNNING)
         if not job.model_file or not default_storage.exists(job.model_file):
-            fail.update(
+            running.update(
                 state=PredictionState.FAILED,
                 finished_at=timezone.now(),
                 error_message="This model's file is gone from storage, so it cannot predict. Train it again.",
@@ -152,14 +152,14 @@ def predict(prediction_id: int) -> None:
             result = run_predict(learn, image, cache_hit=hit)
         except Exception:
             log.exception("prediction %s failed", prediction_id)
-            fail.update(
+            running.update(
                 state=PredictionState.FAILED,
                 finished_at=timezone.now(),
                 error_message="The model could not make this prediction. Try again; if it fails again, "
                 f"tell your instructor the prediction number ({prediction_id}).",
             )
             return
-        fail.update(
+        running.update(
             state=PredictionState.SUCCEEDED,
             label=result.label,
             classes=result.classes,
