@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 from dataclasses import replace
 
 import pytest
@@ -115,9 +116,16 @@ def test_a_job_saved_while_the_broker_is_down_runs_when_it_is_back(
     assert _wait_done(job.pk) == JobState.SUCCEEDED
 
 
-def test_a_job_of_a_killed_worker_is_queued_again_and_finishes(worker_env, tmp_path, student, tiny_settings):
+def test_a_job_of_a_killed_worker_is_queued_again_and_finishes(
+    celery_worker, worker_env, tmp_path, student, tiny_settings
+):
     """SIGKILL the process running the training mid-job: housekeeping (beat) notices the
     silent heartbeat, queues the job again, and a worker finishes it on the second attempt."""
+    from config.celery_app import app
+
+    # The shared worker stops taking gpu work for a while, so the job goes to the worker we kill.
+    shared = [f"test@{socket.gethostname()}"]
+    assert app.control.cancel_consumer("gpu", destination=shared, reply=True, timeout=10)
     worker = WorkerProcess(worker_env, tmp_path / "killed.log", beat=True, name="doomed")
     try:
         long_run = replace(tiny_settings, epochs=2, per_class=20, batch_size=4)
@@ -137,6 +145,7 @@ def test_a_job_of_a_killed_worker_is_queued_again_and_finishes(worker_env, tmp_p
         assert job.epoch_rows.count() == long_run.epochs + 1  # rows of the dead run were cleared
     finally:
         worker.stop()
+        app.control.add_consumer("gpu", destination=shared, reply=True, timeout=10)
 
 
 def _pool_child_of(pid):
