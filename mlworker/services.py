@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mlworker.dispatch import job_dispatch
+from mlworker.dispatch import job_dispatch, send
 from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
 
 log = logging.getLogger(__name__)
@@ -265,10 +265,7 @@ def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Predict
 def prediction_dispatch(*, prediction_id: int) -> bool:
     from mlworker.tasks import predict
 
-    try:
-        predict.apply_async(args=[prediction_id], retry=False)
-    except Exception as exc:
-        log.warning("could not queue prediction %s: %s", prediction_id, exc)
+    if not send(predict, prediction_id, "prediction"):
         Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
             state=PredictionState.FAILED,
             finished_at=timezone.now(),
@@ -329,10 +326,7 @@ def dataset_upload(*, user, name: str, rule: str, upload) -> UserDataset:
 def dataset_dispatch(*, dataset_id: int) -> bool:
     from mlworker.tasks import dataset_check
 
-    try:
-        dataset_check.apply_async(args=[dataset_id], retry=False)
-    except Exception as exc:
-        log.warning("could not queue the check of data set %s: %s", dataset_id, exc)
+    if not send(dataset_check, dataset_id, "the check of data set"):
         UserDataset.objects.filter(pk=dataset_id, state=DatasetState.CHECKING).update(
             state=DatasetState.REJECTED,
             error_message="The queue that checks uploads is unavailable right now. Upload the zip again in a minute.",

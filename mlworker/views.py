@@ -147,6 +147,11 @@ def job_file(request, job_id, kind, index=0):
         name, filename = job.top_losses[index]["image_path"], None
     else:
         raise Http404("No such file for this job.")
+    return _stored_file(name, filename=filename)
+
+
+def _stored_file(name: str, *, filename: str | None = None) -> FileResponse:
+    """Stream a file from storage (to a user the caller has already checked); 404 if it is gone."""
     try:
         fh = default_storage.open(name, "rb")
     except FileNotFoundError:
@@ -226,10 +231,7 @@ def prediction_image(request, prediction_id, size):
     if size not in ("thumb", "full"):
         raise Http404("No such image size.")
     p = selectors.prediction_get(user=request.user, prediction_id=prediction_id)
-    try:
-        return FileResponse(default_storage.open(p.thumbnail if size == "thumb" else p.image, "rb"))
-    except FileNotFoundError:
-        raise Http404("The image is gone from storage.") from None
+    return _stored_file(p.thumbnail if size == "thumb" else p.image)
 
 
 @login_required
@@ -308,10 +310,7 @@ def dataset_sample(request, dataset_id, index):
     dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
     if index >= len(dataset.samples):
         raise Http404("No such sample.")
-    try:
-        return FileResponse(default_storage.open(dataset.samples[index][1], "rb"))
-    except FileNotFoundError:
-        raise Http404("The image is gone from storage.") from None
+    return _stored_file(dataset.samples[index][1])
 
 
 @login_required
