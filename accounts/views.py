@@ -14,6 +14,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
@@ -40,6 +41,13 @@ MSG_LOCKED = (
 
 
 def _client_ip(request) -> str | None:
+    """The client's address. Behind N trusted proxies, each appends the address it saw to
+    X-Forwarded-For, so the Nth entry from the right is the one no client can forge."""
+    proxies = settings.JOURNEY_TRUSTED_PROXIES
+    if proxies:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
     return request.META.get("REMOTE_ADDR") or None
 
 
@@ -77,8 +85,15 @@ def signup(request):
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to Journey. Your account is ready.")
-        return redirect("accounts:me")
-    return render(request, "accounts/signup.html", {"form": form})
+        return redirect(_safe_next(request) or "accounts:me")
+    return render(request, "accounts/signup.html", {"form": form, "next": _safe_next(request)})
+
+
+def _safe_next(request) -> str | None:
+    """Where to go after signing up (a class's join link, say); only a path on this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False)
+    return target if target and allowed else None
 
 
 @login_required

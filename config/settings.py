@@ -105,6 +105,9 @@ LOGOUT_REDIRECT_URL = "home"
 # Log-in attempts: this many wrong passwords for one username from one address lock it for the window.
 JOURNEY_LOGIN_MAX_FAILURES = env_int("JOURNEY_LOGIN_MAX_FAILURES", 5, minimum=1)
 JOURNEY_LOGIN_WINDOW_MINUTES = env_int("JOURNEY_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+# Reverse proxies in front of the site that append to X-Forwarded-For (nginx, a load balancer):
+# the rate limit counts the address the outermost trusted proxy saw. 0 trusts no header.
+JOURNEY_TRUSTED_PROXIES = env_int("JOURNEY_TRUSTED_PROXIES", 0, minimum=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

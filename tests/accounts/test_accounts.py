@@ -104,3 +104,43 @@ def test_a_good_log_in_clears_the_failures(client, student):
         _login(client, "wrong")
     assert _login(client, "pw-for-tests-1").status_code == 302
     assert not LoginFailure.objects.filter(username="student").exists()
+
+
+def test_it_counts_the_client_address_a_trusted_proxy_saw(client, student, settings):
+    settings.JOURNEY_TRUSTED_PROXIES = 1
+    for _ in range(5):
+        _login_from(client, "wrong", forwarded="203.0.113.9")
+    # Another client behind the same proxy is not paused, even when it forges an earlier hop.
+    assert _login_from(client, "pw-for-tests-1", forwarded="203.0.113.9, 198.51.100.7").status_code == 302
+    assert set(LoginFailure.objects.values_list("ip", flat=True)) == {"203.0.113.9"}
+
+
+def test_it_ignores_x_forwarded_for_without_trusted_proxies(client, student):
+    for n in range(5):
+        _login_from(client, "wrong", forwarded=f"203.0.113.{n}")
+    assert _login_from(client, "pw-for-tests-1", forwarded="198.51.100.7").status_code == 429
+
+
+def _login_from(client, password, *, forwarded):
+    return client.post(reverse("login"), {"username": "student", "password": password}, HTTP_X_FORWARDED_FOR=forwarded)
+
+
+def test_sign_up_from_a_join_link_goes_back_to_the_link(client):
+    target = "/classes/join/ABC123/"
+    page = client.get(reverse("accounts:signup"), {"next": target})
+    assert f'name="next" value="{target}"' in page.content.decode()
+    response = client.post(
+        reverse("accounts:signup"),
+        {"username": "newbie", "email": "n@example.com", "password1": "a-long-pass-77", "password2": "a-long-pass-77",
+         "next": target},
+    )  # fmt: skip
+    assert response["Location"] == target
+
+
+def test_sign_up_never_redirects_to_another_site(client):
+    response = client.post(
+        reverse("accounts:signup"),
+        {"username": "newbie", "email": "n@example.com", "password1": "a-long-pass-77", "password2": "a-long-pass-77",
+         "next": "https://evil.example/"},
+    )  # fmt: skip
+    assert response["Location"] == reverse("accounts:me")
