@@ -40,7 +40,7 @@ def browser():
     off for exactly as long as Playwright runs (and not for the tests outside tests/browser)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs it")
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` (or `make test`) installs it")
     before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
@@ -118,7 +118,7 @@ def student_page(new_page, student, course):
 def axe_violations(page, *, impacts=("serious", "critical")):
     """Run axe-core on the page; the violations of the given impacts, one readable line each."""
     if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm ci` (or `make install`)")
+        pytest.fail(f"{AXE} is missing: run `npm ci` (or `make browser`)")
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     lines = []
