@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -189,17 +191,38 @@ def _threshold(request) -> float | None:
         return 0.5
 
 
+ROSTER_PAGE_SIZE = 50
+
+
+def _quiz_columns(titles: dict[str, str], sort: str) -> list[dict]:
+    """Each quiz's column head: its title and the sorts its "best" and "last" links ask for
+    (highest first; the link of the sort in force turns it around)."""
+    cols = []
+    for q, title in titles.items():
+        col = {"quiz": q, "title": title}
+        for which in ("best", "last"):
+            down = f"-quiz:{q}:{which}"
+            col[which] = down[1:] if sort == down else down
+        cols.append(col)
+    return cols
+
+
 @login_required
 @require_GET
 def class_dashboard(request, classroom_id):
     # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
-    # deadlines, their extensions, the roster with its per-column subqueries, quiz scores grouped by student.
+    # deadlines, their extensions, the roster with its per-column subqueries, quiz scores by student.
+    # Every student's row is built, then sorted and filtered, then one page of them rendered: the
+    # order and the filter hold across pages, and rendering costs one page whatever the class size.
     classroom = _taught(request, classroom_id)
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
     sort = request.GET.get("sort", "name")
     behind = _threshold(request)
     rows = selectors.dashboard_rows(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind)
+    page = Paginator(rows, ROSTER_PAGE_SIZE).get_page(request.GET.get("page"))
+    behind_pct = None if behind is None else round(behind * 100)
+    keep = "" if behind is None else f"&behind={behind_pct}"
     return render(
         request,
         "accounts/dashboard.html",
@@ -207,10 +230,13 @@ def class_dashboard(request, classroom_id):
             "classroom": classroom,
             "titles": titles,
             "quizzes": list(titles),
-            "rows": [(r, r.score_list(titles)) for r in rows],
+            "quiz_columns": _quiz_columns(titles, sort),
+            "rows": [(r, r.score_list(titles)) for r in page.object_list],
+            "page": page,
+            "page_query": urlencode({"sort": sort}) + keep,
             "sort": sort,
             "behind": behind,
-            "behind_pct": None if behind is None else round(behind * 100),
+            "behind_pct": behind_pct,
             "deadlines": deadlines,
         },
     )
@@ -317,7 +343,8 @@ def class_student(request, classroom_id, user_id):
 @login_required
 @require_GET
 def class_questions(request, classroom_id):
-    # django_session, auth_user, classroom, every handed-in test answer of the class's students
+    # django_session, auth_user, classroom, the class's test answers grouped by student, by question,
+    # and by question and wrong response
     classroom = _taught(request, classroom_id)
     sort = request.GET.get("sort", "order")
     return render(

@@ -199,8 +199,10 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     for i in range(n):
         _busy_student(make_user, classroom, take_test, tiny_settings, f"s{i:02d}")
     client.force_login(instructor)
-    # django_session, auth_user, classroom, every handed-in test answer of the class's students
-    with django_assert_num_queries(4):
+    # django_session, auth_user, classroom, the class's answers grouped three ways: total per student,
+    # per question (with the top and bottom thirds' means), wrong answers per question and response;
+    # the questions' own fields
+    with django_assert_num_queries(7):
         assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
     # django_session, auth_user, classroom, the class's jobs with their owners
     with django_assert_num_queries(4):
