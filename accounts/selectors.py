@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, Max, Min, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -54,8 +54,16 @@ def classrooms_taught_by(user) -> QuerySet[Classroom]:
     """The classes this user teaches, each with its student count and its answers waiting for review."""
     if not user.is_authenticated:
         return Classroom.objects.none()
+    # A subquery, not Count("memberships"): that would reuse the filter's join and count only this user's row.
+    students = (
+        ClassMembership.objects.filter(classroom=OuterRef("pk"), role=Role.STUDENT)
+        .order_by()
+        .values("classroom")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
     return Classroom.objects.filter(memberships__user=user, memberships__role=Role.INSTRUCTOR).annotate(
-        n_students=Count("memberships", filter=Q(memberships__role=Role.STUDENT)),
+        n_students=Coalesce(Subquery(students), 0),
         n_waiting=_waiting_for_review(),
     )
 
