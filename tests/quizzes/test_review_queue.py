@@ -273,6 +273,22 @@ def test_changing_one_grade_with_a_comment_shows_the_student_the_final_grade(cli
     assert not status["review"] and status["score_text"] == "10%"
 
 
+def test_a_grade_that_cannot_be_read_is_asked_again_on_the_answers_page(class_a, instructor, student):
+    answer = waiting(student)
+    back = class_page(class_a) + "#queue"
+    response = as_user(instructor).post(answer_url(answer), {"action": "score", "score": 150, "next": back})
+    page = response.content.decode()
+    assert response.status_code == 200 and "has-error" in page
+    assert f'name="next" value="{back}"' in page and f'href="{back}">Back</a>' in page
+    assert fresh(answer).needs_review
+
+
+def test_the_class_list_links_to_the_answers_waiting(class_a, instructor, student):
+    waiting(student)
+    page = as_user(instructor).get(reverse("accounts:classes")).content.decode()
+    assert f'<a href="{class_page(class_a)}">1 answer waiting for review</a>' in page
+
+
 def test_a_next_that_leaves_the_site_is_ignored(class_a, instructor, student):
     answer = waiting(student)
     client = as_user(instructor)
