@@ -49,11 +49,38 @@ def students_taught_by(user) -> QuerySet:
     return ClassMembership.objects.filter(classroom_id__in=taught, role=Role.STUDENT).values("user_id")
 
 
+def _waiting_for_review():
+    """How many handed-in answers of the class's students wait for an instructor (a subquery)."""
+    waiting = (
+        Answer.objects.filter(
+            needs_review=True,
+            attempt__user__class_memberships__classroom=OuterRef("pk"),
+            attempt__user__class_memberships__role=Role.STUDENT,
+        )
+        .exclude(attempt__state=Attempt.State.IN_PROGRESS)
+        .order_by()
+        .values("needs_review")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(waiting), 0)
+
+
 def classrooms_taught_by(user) -> QuerySet[Classroom]:
+    """The classes this user teaches, each with its student count and its answers waiting for review."""
     if not user.is_authenticated:
         return Classroom.objects.none()
+    # A subquery, not Count("memberships"): that would reuse the filter's join and count only this user's row.
+    students = (
+        ClassMembership.objects.filter(classroom=OuterRef("pk"), role=Role.STUDENT)
+        .order_by()
+        .values("classroom")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
     return Classroom.objects.filter(memberships__user=user, memberships__role=Role.INSTRUCTOR).annotate(
-        n_students=Count("memberships", filter=Q(memberships__role=Role.STUDENT))
+        n_students=Coalesce(Subquery(students), 0),
+        n_waiting=_waiting_for_review(),
     )
 
 

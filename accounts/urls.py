@@ -23,6 +23,7 @@ urlpatterns = [
     path("classes/<int:classroom_id>/extensions/", views.class_extension_grant, name="class_extension_grant"),
     path("classes/<int:classroom_id>/students/<int:user_id>/", views.class_student, name="class_student"),
     path("classes/<int:classroom_id>/questions/", views.class_questions, name="class_questions"),
+    path("classes/<int:classroom_id>/review/", views.class_review, name="class_review"),
     path("classes/<int:classroom_id>/jobs/", views.class_jobs, name="class_jobs"),
     path("classes/<int:classroom_id>/jobs/<int:job_id>/cancel/", views.class_job_cancel, name="class_job_cancel"),
     path("classes/<int:classroom_id>/export.csv", views.class_export, name="class_export"),

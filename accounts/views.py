@@ -35,6 +35,7 @@ from mlworker import services as job_services
 from mlworker.models import LIVE_STATES
 from mlworker.selectors import jobs_list
 from quizzes import selectors as quiz_selectors
+from quizzes.display import result_view
 
 MSG_LOCKED = (
     "Too many wrong passwords for this username. For your account's safety, log-in is paused: "
@@ -351,6 +352,26 @@ def class_questions(request, classroom_id):
         request,
         "accounts/questions.html",
         {"classroom": classroom, "sort": sort, "stats": selectors.class_question_stats(classroom=classroom, sort=sort)},
+    )
+
+
+@login_required
+@require_GET
+def class_review(request, classroom_id):
+    """The class's free-text answers waiting for an instructor, with the grader's suggestion and
+    the controls to accept it, change it, or decide for several at once."""
+    # django_session, auth_user, classroom (with its waiting count), auth_group (instructor?), answers waiting
+    classroom = _taught(request, classroom_id)
+    waiting = [result_view(a) for a in quiz_selectors.review_queue(user=request.user, classroom=classroom)]
+    return render(
+        request,
+        "accounts/review.html",
+        {
+            "classroom": classroom,
+            "waiting": waiting,
+            "select_all": request.GET.get("select") == "all",
+            "here": request.path,
+        },
     )
 
 

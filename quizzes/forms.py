@@ -113,3 +113,38 @@ class ReviewForm(forms.Form):
             else:
                 data["fraction"] = data["score"] / 100
         return data
+
+
+class BulkReviewForm(forms.Form):
+    """One decision for the answers ticked in the queue: accept each one's suggestion, or one score for all."""
+
+    ACCEPT, SCORE = "accept", "score"
+    MAX_ANSWERS = 500
+
+    action = forms.ChoiceField(choices=[(ACCEPT, "Accept selected"), (SCORE, "Set score for selected")])
+    score = forms.IntegerField(
+        min_value=0, max_value=100, required=False, label="Score for the selected answers (%)", help_text="0 to 100."
+    )
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        label="Comment for each of these students (optional)",
+    )
+
+    def clean(self):
+        data = super().clean()
+        raw = self.data.getlist("answers") if hasattr(self.data, "getlist") else []
+        if not raw:
+            raise forms.ValidationError("Select at least one answer first.")
+        if len(raw) > self.MAX_ANSWERS or not all(str(r).isdigit() for r in raw):
+            raise forms.ValidationError("That selection could not be read. Reload the page and try again.")
+        data["answer_ids"] = sorted({int(r) for r in raw})
+        if data.get("action") == self.SCORE:
+            if data.get("score") is None:
+                self.add_error("score", "Give a score from 0 to 100 for the selected answers.")
+            else:
+                data["fraction"] = data["score"] / 100
+        else:
+            data["fraction"] = None  # each answer's own suggestion
+        return data

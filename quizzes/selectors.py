@@ -9,9 +9,9 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.selectors import students_taught_by
+from accounts.selectors import class_students, students_taught_by
 from courses.models import Section
-from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question
+from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question, Verdict
 
 INSTRUCTOR_GROUP = "instructor"
 
@@ -148,24 +148,41 @@ def _handed_in_answers() -> QuerySet[Answer]:
     return Answer.objects.exclude(attempt__state=Attempt.State.IN_PROGRESS).select_related("question", "attempt__user")
 
 
-def review_queue(*, user) -> QuerySet[Answer]:
-    """Answers waiting for an instructor, oldest hand-in first."""
+def sees_every_class(user) -> bool:
+    """A superuser runs the site and may grade any student's answer; everyone else only their own classes'."""
+    return user.is_authenticated and user.is_superuser
+
+
+def answers_reviewable_by(user) -> QuerySet[Answer]:
+    """Handed-in answers this user may grade: those of the students in every class they teach,
+    as instructor or co-instructor. A student in two classes is graded by the instructors of both."""
     if not is_instructor(user):
         return Answer.objects.none()
-    return _handed_in_answers().filter(needs_review=True).order_by("attempt__submitted_at", "position")
+    if sees_every_class(user):
+        return _handed_in_answers()
+    return _handed_in_answers().filter(attempt__user_id__in=students_taught_by(user))
+
+
+def review_queue(*, user, classroom=None) -> QuerySet[Answer]:
+    """Answers waiting for this instructor, oldest hand-in first; only one class's when given
+    (a class the caller already found through classroom_get_for_instructor)."""
+    answers = answers_reviewable_by(user).filter(needs_review=True)
+    if classroom is not None:
+        answers = answers.filter(attempt__user_id__in=class_students(classroom=classroom).values("pk"))
+    return answers.select_related("question__section").order_by("attempt__submitted_at", "position")
 
 
 def answers_recently_graded(*, user, limit: int = 50) -> QuerySet[Answer]:
-    if not is_instructor(user):
-        return Answer.objects.none()
-    return _handed_in_answers().filter(needs_review=False).exclude(verdict="").order_by("-graded_at")[:limit]
+    answers = answers_reviewable_by(user).filter(needs_review=False).exclude(verdict="")
+    return answers.exclude(verdict=Verdict.PENDING).order_by("-graded_at")[:limit]
 
 
 def answer_get_for_review(*, user, answer_id: int) -> Answer:
-    """One handed-in answer, for an instructor to grade; 404 for anyone else."""
-    if not is_instructor(user):
-        raise Http404("No such answer.")
-    return get_object_or_404(
-        _handed_in_answers().select_related("question__section", "reviewed_by").prefetch_related("question__terms"),
-        pk=answer_id,
-    )
+    """One handed-in answer of a student this user teaches, for them to grade; 404 for anyone else."""
+    answers = answers_reviewable_by(user).select_related("question__section", "reviewed_by")
+    return get_object_or_404(answers.prefetch_related("question__terms"), pk=answer_id)
+
+
+def answers_get_for_review(*, user, answer_ids: list[int]) -> list[Answer]:
+    """The named answers this user may grade; the caller compares the count with what it asked for."""
+    return list(answers_reviewable_by(user).filter(pk__in=answer_ids))

@@ -408,30 +408,75 @@ def gradings_redispatch(*, now=None) -> list[int]:
 # ---------------------------------------------------------------- instructors
 
 
-def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=None) -> Answer:
-    """An instructor's grade: final, and never overwritten by the grader or a regrade."""
-    from quizzes.selectors import is_instructor
+class NotYours(PermissionError):
+    """The answer belongs to a student the grader does not teach (or the grader is no instructor)."""
 
-    if not is_instructor(by):
-        raise PermissionError("Only instructors grade answers.")
+
+def _may_review(by, answer_ids: set[int]) -> bool:
+    from quizzes.selectors import answers_reviewable_by
+
+    return answers_reviewable_by(by).filter(pk__in=answer_ids).count() == len(answer_ids)
+
+
+def _instructor_fields(*, score: float, by, comment: str, now) -> dict:
+    score = min(1.0, max(0.0, float(score)))
+    return {
+        "score": score, "verdict": verdict_for(score), "graded_by": GradedBy.INSTRUCTOR, "graded_at": now,
+        "needs_review": False, "instructor_comment": comment.strip(), "reviewed_by": by, "reviewed_at": now,
+    }  # fmt: skip
+
+
+def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=None) -> Answer:
+    """An instructor's grade: final, and never overwritten by the grader or a regrade. Any handed-in
+    answer of a student `by` teaches, waiting in the queue or already graded (an override)."""
     if answer.attempt.state == Attempt.State.IN_PROGRESS:
         raise ValueError("The attempt has not been handed in yet.")
+    if not _may_review(by, {answer.pk}):
+        raise NotYours("Only the student's instructors grade this answer.")
     now = now or timezone.now()
-    score = min(1.0, max(0.0, float(score)))
     with transaction.atomic():
-        Answer.objects.filter(pk=answer.pk).update(
-            score=score,
-            verdict=verdict_for(score),
-            graded_by=GradedBy.INSTRUCTOR,
-            graded_at=now,
-            needs_review=False,
-            instructor_comment=comment.strip(),
-            reviewed_by=by,
-            reviewed_at=now,
-        )
+        Answer.objects.filter(pk=answer.pk).update(**_instructor_fields(score=score, by=by, comment=comment, now=now))
         attempt_score_refresh(attempt_id=answer.attempt_id)
     answer.refresh_from_db()
     return answer
+
+
+@dataclass
+class BulkReviewReport:
+    graded: int = 0
+    no_suggestion: int = 0  # accepting: the grader made none for these (it failed on them)
+    already_graded: int = 0  # someone graded them between the page and the post
+
+
+def answers_review_many(
+    *, answer_ids: list[int], by, score: float | None = None, comment: str = "", now=None
+) -> BulkReviewReport:
+    """One decision for several waiting answers, in one transaction: accept each one's own
+    suggestion from the grader (score None), or give them all `score`. If any id names an answer
+    `by` may not grade, nothing changes (NotYours). Answers no longer waiting are left as they are."""
+    ids = set(answer_ids)
+    now = now or timezone.now()
+    report = BulkReviewReport()
+    touched = set()
+    with transaction.atomic():
+        if not ids or not _may_review(by, ids):
+            raise NotYours("Some of these answers belong to students you do not teach.")
+        rows = Answer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        for answer in rows.only("pk", "attempt_id", "needs_review", "grader_result"):
+            if not answer.needs_review:
+                report.already_graded += 1
+                continue
+            given = (answer.grader_result or {}).get("score") if score is None else score
+            if given is None:
+                report.no_suggestion += 1
+                continue
+            fields = _instructor_fields(score=given, by=by, comment=comment, now=now)
+            Answer.objects.filter(pk=answer.pk).update(**fields)
+            touched.add(answer.attempt_id)
+            report.graded += 1
+        for attempt_id in sorted(touched):
+            attempt_score_refresh(attempt_id=attempt_id)
+    return report
 
 
 @dataclass

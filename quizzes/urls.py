@@ -6,6 +6,7 @@ app_name = "quizzes"
 urlpatterns = [
     path("", views.index, name="index"),
     path("review/", views.review_queue, name="review_queue"),
+    path("review/bulk/", views.review_bulk, name="review_bulk"),
     path("review/answers/<int:answer_id>/", views.review_answer, name="review_answer"),
     path("attempts/<int:attempt_id>/", views.attempt, name="attempt"),
     path("attempts/<int:attempt_id>/save/", views.attempt_save, name="save"),

@@ -8,20 +8,24 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.selectors import classrooms_taught_by
 from quizzes import selectors, services
 from quizzes.display import question_view, result_view
-from quizzes.forms import BadAnswer, ReviewForm, StartForm, response_from_post
+from quizzes.forms import BadAnswer, BulkReviewForm, ReviewForm, StartForm, response_from_post
 from quizzes.models import Attempt, Verdict
 from quizzes.templatetags.quiz_tags import percent
 
 MSG_TIME_UP = "The time for this test ran out, so it was handed in with the answers you had saved."
 MSG_CLOSED = "This attempt is already handed in; here is how it went."
+MSG_NOT_YOURS = "Some of the selected answers are not yours to grade, so nothing was changed."
 
 
 def index(request):
@@ -248,19 +252,87 @@ def _instructor_only(request):
         raise PermissionDenied("Only instructors review answers.")
 
 
+def back_to(request, default: str) -> str:
+    """Where a review form sends the instructor back: the page it came from (a path on this
+    site, never another host), else `default`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def _graded_message(report: services.BulkReviewReport) -> tuple[str, str]:
+    parts = [f"Graded {report.graded} answer{pluralize(report.graded)}."]
+    if report.no_suggestion:
+        n = report.no_suggestion
+        still = pluralize(n, "it is,they are")
+        parts.append(f"{n} had no suggestion from the grader to accept, so {still} still waiting.")
+    if report.already_graded:
+        n = report.already_graded
+        left = f"{pluralize(n, 'was,were')} left as {pluralize(n, 'it was,they were')}"
+        parts.append(f"{n} had already been graded meanwhile and {left}.")
+    return ("success" if report.graded else "warning"), " ".join(parts)
+
+
 @login_required
 @require_GET
 def review_queue(request):
+    """Every answer waiting for this instructor, across the classes they teach."""
+    # django_session, auth_user, auth_group (instructor?), classes taught with their waiting counts,
+    # answers waiting, answers recently graded
     _instructor_only(request)
+    classes = list(classrooms_taught_by(request.user).order_by("name", "pk"))
     waiting = [result_view(a) for a in selectors.review_queue(user=request.user)]
     recent = selectors.answers_recently_graded(user=request.user)
-    return render(request, "quizzes/review_queue.html", {"waiting": waiting, "recent": recent})
+    return render(
+        request,
+        "quizzes/review_queue.html",
+        {
+            "classes": classes,
+            "waiting": waiting,
+            "recent": recent,
+            "sees_all": selectors.sees_every_class(request.user),
+            "select_all": request.GET.get("select") == "all",
+            "here": request.path,
+        },
+    )
+
+
+@login_required
+@require_POST
+def review_bulk(request):
+    """The queue's bulk form: one POST, one transaction, only answers this instructor may grade."""
+    _instructor_only(request)
+    back = back_to(request, reverse("quizzes:review_queue"))
+    form = BulkReviewForm(request.POST)
+    if not form.is_valid():
+        for error in [*form.non_field_errors(), *form.errors.get("score", [])]:
+            messages.error(request, error)
+        return redirect(back)
+    ids = form.cleaned_data["answer_ids"]
+    if len(selectors.answers_get_for_review(user=request.user, answer_ids=ids)) != len(ids):
+        messages.error(request, MSG_NOT_YOURS)
+        return redirect(back)
+    try:
+        report = services.answers_review_many(
+            answer_ids=ids, by=request.user, score=form.cleaned_data["fraction"], comment=form.cleaned_data["comment"]
+        )
+    except services.NotYours:
+        messages.error(request, MSG_NOT_YOURS)
+        return redirect(back)
+    level, text = _graded_message(report)
+    getattr(messages, level)(request, text)
+    return redirect(back)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def review_answer(request, answer_id):
+    """Grade one answer: from the queue, or an override of any grade a student of yours got."""
     answer = selectors.answer_get_for_review(user=request.user, answer_id=answer_id)
+    back = back_to(request, reverse("quizzes:review_queue"))
     suggestion = (answer.grader_result or {}).get("score")
     if suggestion is None and answer.score is not None:
         suggestion = answer.score
@@ -269,8 +341,11 @@ def review_answer(request, answer_id):
         services.answer_review(
             answer=answer, by=request.user, score=form.cleaned_data["fraction"], comment=form.cleaned_data["comment"]
         )
-        messages.success(request, f"Saved: {answer.attempt.user} gets {round(form.cleaned_data['fraction'] * 100)}%.")
-        return redirect("quizzes:review_queue")
+        who = answer.attempt.user.get_username()
+        messages.success(
+            request, f"Saved: {who} gets {round(form.cleaned_data['fraction'] * 100)}% on {answer.question.slug}."
+        )
+        return redirect(back)
     if not form.is_bound:
         form = ReviewForm(
             initial={
@@ -279,4 +354,8 @@ def review_answer(request, answer_id):
             },
             suggestion=suggestion,
         )
-    return render(request, "quizzes/review_answer.html", {"item": result_view(answer), "form": form})
+    return render(
+        request,
+        "quizzes/review_answer.html",
+        {"item": result_view(answer), "form": form, "back": back, "next": back_to(request, "")},
+    )

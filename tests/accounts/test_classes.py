@@ -24,6 +24,11 @@ def test_an_instructor_creates_a_class_and_gets_a_code_and_link(client, instruct
     assert classroom.code in page and reverse("accounts:class_join_link", args=[classroom.code]) in page
 
 
+def test_the_class_list_counts_each_classs_students(client, classroom, instructor):
+    client.force_login(instructor)
+    assert "· 2 students ·" in client.get(reverse("accounts:classes")).content.decode()
+
+
 def test_a_student_cannot_create_a_class(client, student):
     client.force_login(student)
     assert client.post(reverse("accounts:class_create"), {"name": "Mine"}).status_code == 403

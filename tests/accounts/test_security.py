@@ -11,6 +11,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import ClassMembership, Classroom, QuizDeadline
 from mlworker.models import JobState
 from mlworker.services import job_submit
+from quizzes.models import Answer
+from quizzes.services import answer_grading_failed, answers_save, attempt_start, attempt_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +39,21 @@ OWNER_AND_INSTRUCTOR = {
     "owner": 200, "student2": 404, "other_student": 404, "instructor": 200, "other_instructor": 404, "anonymous": LOGIN,
 }  # fmt: skip
 ANY_SIGNED_IN = dict.fromkeys(USERS, 200) | {"anonymous": LOGIN}
+# The bulk review: students are no instructors (403); another instructor's post is answered with a
+# refusal and changes nothing (test_refused_posts_change_nothing).
+INSTRUCTORS_ONLY_POST = {
+    "owner": 403, "student2": 403, "other_student": 403, "instructor": 302, "other_instructor": 302, "anonymous": LOGIN,
+}  # fmt: skip
+
+
+def _waiting_answer(student) -> Answer:
+    """A free-text answer handed in for an instructor to grade (the grader gave up on it)."""
+    attempt = attempt_start(user=student, quiz="history", mode="test")
+    answers = {a.question.slug: a for a in attempt.answers.select_related("question")}
+    answers_save(attempt=attempt, responses={answers["t-free"].position: {"text": "my words"}})
+    attempt_submit(attempt=attempt)
+    answer_grading_failed(answer_id=answers["t-free"].pk)
+    return Answer.objects.get(pk=answers["t-free"].pk)
 
 
 @pytest.fixture
@@ -44,7 +61,8 @@ def world(classroom, other_classroom, instructor, student, tiny_settings, take_t
     deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
     job = job_submit(user=student, job_settings=tiny_settings)
     attempt = take_test(student)
-    return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student}
+    waiting = _waiting_answer(student)
+    return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student, "waiting": waiting}
 
 
 def matrix(w):
@@ -61,6 +79,7 @@ def matrix(w):
         ),  # fmt: skip
         "accounts:class_questions": ("get", reverse("accounts:class_questions", args=[c.pk]), None, _expect(200)),
         "accounts:class_jobs": ("get", reverse("accounts:class_jobs", args=[c.pk]), None, _expect(200)),
+        "accounts:class_review": ("get", reverse("accounts:class_review", args=[c.pk]), None, _expect(200)),
         "accounts:class_export": ("get", reverse("accounts:class_export", args=[c.pk]), None, _expect(200)),
         "accounts:class_instructor_add": (
             "post",
@@ -125,6 +144,19 @@ def matrix(w):
         "quizzes:review": ("get", reverse("quizzes:review", args=[w["attempt"].pk]), None, OWNER_AND_INSTRUCTOR),
         "mlworker:job": ("get", reverse("mlworker:job", args=[w["job"].pk]), None, OWNER_AND_INSTRUCTOR),
         "mlworker:status": ("get", reverse("mlworker:status", args=[w["job"].pk]), None, OWNER_AND_INSTRUCTOR),
+        # Grading: only the instructors of the student's classes.
+        "quizzes:review_answer": (
+            "get",
+            reverse("quizzes:review_answer", args=[w["waiting"].pk]),
+            None,
+            _expect(200),
+        ),  # fmt: skip
+        "quizzes:review_bulk": (
+            "post",
+            reverse("quizzes:review_bulk"),
+            {"answers": [w["waiting"].pk], "action": "score", "score": 100},
+            INSTRUCTORS_ONLY_POST,
+        ),  # fmt: skip
     }
 
 
@@ -165,14 +197,24 @@ def test_refused_posts_change_nothing(world, clients, role):
     assert QuizDeadline.objects.filter(pk=world["d"].pk).exists()
     world["job"].refresh_from_db()
     assert world["job"].state == JobState.QUEUED and not world["job"].cancel_requested
+    clients[role].post(reverse("quizzes:review_answer", args=[world["waiting"].pk]), {"action": "score", "score": 100})
+    world["waiting"].refresh_from_db()
+    assert world["waiting"].needs_review and world["waiting"].score is None
+
+
+def test_the_classs_instructor_grades_through_the_bulk_post(world, clients):
+    clients["instructor"].post(*matrix(world)["quizzes:review_bulk"][1:3])
+    world["waiting"].refresh_from_db()
+    assert not world["waiting"].needs_review and world["waiting"].score == 1
 
 
 @pytest.mark.parametrize(
-    "name", ["class_instructor_add", "class_deadline_set", "class_extension_grant", "class_job_cancel",
-             "class_deadline_delete", "class_create"],
+    "name", ["accounts:class_instructor_add", "accounts:class_deadline_set", "accounts:class_extension_grant",
+             "accounts:class_job_cancel", "accounts:class_deadline_delete", "accounts:class_create",
+             "quizzes:review_bulk"],
 )  # fmt: skip
 def test_state_changes_refuse_get(world, clients, name):
-    method, url, _data, _expected = matrix(world)[f"accounts:{name}"]
+    method, url, _data, _expected = matrix(world)[name]
     assert clients["instructor"].get(url).status_code == 405
     assert QuizDeadline.objects.filter(pk=world["d"].pk).exists()
 
@@ -199,6 +241,8 @@ def test_every_state_change_needs_the_csrf_token(world, instructor, student):
     assert Classroom.objects.count() == 2
     world["job"].refresh_from_db()
     assert world["job"].state == JobState.QUEUED
+    world["waiting"].refresh_from_db()
+    assert world["waiting"].needs_review
 
 
 # ---------------------------------------------------------------- every URL accounted for
@@ -211,7 +255,7 @@ COVERED_ELSEWHERE = {
     "password_reset_confirm", "password_reset_complete",
     "courses:chapter", "courses:flashcard_review", "courses:flashcards", "courses:glossary", "courses:mark_read",
     "courses:search", "courses:section", "courses:term",
-    "quizzes:attempt", "quizzes:autosave", "quizzes:index", "quizzes:review_answer", "quizzes:review_queue",
+    "quizzes:attempt", "quizzes:autosave", "quizzes:index", "quizzes:review_queue",
     "quizzes:save", "quizzes:section", "quizzes:status", "quizzes:submit",
     "mlworker:batch", "mlworker:cancel", "mlworker:compare", "mlworker:dataset_delete", "mlworker:dataset_sample",
     "mlworker:datasets", "mlworker:jobs", "mlworker:model", "mlworker:model_delete", "mlworker:model_rename",

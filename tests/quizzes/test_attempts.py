@@ -108,8 +108,10 @@ def test_handing_in_grades_every_answer_once_and_a_repeat_changes_nothing(mini_b
     assert attempt.score == pytest.approx((1 + 1 / 3 + 1) / 8)
 
     # An instructor changes a grade; a replayed hand-in must not re-mark over it.
+    from accounts.services import classroom_create, classroom_join
     from quizzes.services import answer_review
 
+    classroom_join(user=student, code=classroom_create(by=instructor, name="Monday group").code)  # whom they grade
     answer_review(answer=Answer.objects.get(attempt=attempt, question__slug="t-true-false"), by=instructor, score=1)
     assert attempt_submit(attempt=attempt) is False
     attempt.refresh_from_db()

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.services import classroom_create, classroom_join
 from quizzes import tasks
 from quizzes.models import Answer, Attempt
 from quizzes.services import (
@@ -34,6 +35,14 @@ def hand_in(client, attempt, text, **extra):
 
 def free_answer(attempt):
     return Answer.objects.get(attempt=attempt, question__slug="t-free")
+
+
+@pytest.fixture
+def taught(instructor, student):
+    """The instructor grades only the students of the classes they teach: put the student in one."""
+    classroom = classroom_create(by=instructor, name="Monday group")
+    classroom_join(user=student, code=classroom.code)
+    return classroom
 
 
 @pytest.fixture
@@ -153,7 +162,7 @@ def test_the_confidence_threshold_is_a_setting(client, student, mini_bank, fake_
 
 
 def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
-    client, student, instructor, mini_bank, fake_grader, queued
+    client, student, instructor, taught, mini_bank, fake_grader, queued
 ):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     client.force_login(student)
@@ -163,7 +172,7 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
 
     client.force_login(instructor)
     queue = client.get(reverse("quizzes:review_queue")).content.decode()
-    assert "t-free" in queue and "The grader suggests 50%" in queue and "Hard to tell." in queue
+    assert "t-free" in queue and "<strong>50%</strong>, unsure" in queue and "Hard to tell." in queue
     assert "&lt;em&gt;maybe&lt;/em&gt;" in queue and "<em>maybe</em>" not in queue
     response = client.post(reverse("quizzes:review_answer", args=[answer.pk]), {"action": "accept"})
     assert response.status_code == 302
@@ -177,7 +186,9 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
     assert answer.reviewed_by == instructor
     attempt.refresh_from_db()
     assert attempt.state == "graded" and attempt.score == pytest.approx(7.5 / 8)
-    assert "t-free" not in client.get(reverse("quizzes:review_queue")).content.decode().split("Recently graded")[0]
+    page = client.get(reverse("quizzes:review_queue")).content.decode()
+    assert "Saved: student gets 50% on t-free." in page
+    assert "t-free" not in page.split('id="queue-title"')[1].split("Recently graded")[0]
 
     comment = "Good start, but say <why> it fails on new data."
     client.post(
@@ -194,7 +205,7 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
     assert not status["review"] and status["score_text"] == "98%"
 
 
-def test_a_score_is_required_unless_accepting(client, instructor, student, mini_bank, fake_grader, queued):
+def test_a_score_is_required_unless_accepting(client, instructor, student, taught, mini_bank, fake_grader, queued):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     attempt_submit(attempt=attempt)
     answer = Answer.objects.get(attempt=attempt, question__slug="t-single")
@@ -207,7 +218,7 @@ def test_a_score_is_required_unless_accepting(client, instructor, student, mini_
     assert answer.graded_by == "auto"
 
 
-def test_an_instructor_can_override_an_automatic_grade(client, student, instructor, mini_bank):
+def test_an_instructor_can_override_an_automatic_grade(client, student, instructor, taught, mini_bank):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     attempt_submit(attempt=attempt)  # everything unanswered: 0
     answer = Answer.objects.get(attempt=attempt, question__slug="t-numeric")
@@ -232,7 +243,7 @@ def test_only_instructors_see_the_queue_and_grade(client, request, mini_bank, st
     assert answer.score == 0 and answer.graded_by == "auto"
 
 
-def test_an_answer_still_being_written_is_not_open_to_instructors(client, instructor, student, mini_bank):
+def test_an_answer_still_being_written_is_not_open_to_instructors(client, instructor, student, taught, mini_bank):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     client.force_login(instructor)
     assert client.get(reverse("quizzes:review_answer", args=[attempt.answers.first().pk])).status_code == 404
@@ -273,7 +284,7 @@ def test_practice_checks_free_text_with_the_grader_and_never_asks_an_instructor(
 
 
 def test_a_grader_that_keeps_failing_hands_a_test_answer_to_an_instructor(
-    client, student, instructor, mini_bank, fake_grader, queued
+    client, student, instructor, taught, mini_bank, fake_grader, queued
 ):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     client.force_login(student)
@@ -329,16 +340,18 @@ def test_the_quiz_list_says_when_grades_are_still_coming(client, student, mini_b
 
 
 def test_the_review_queue_query_count_does_not_grow_with_answers(
-    client, instructor, make_user, mini_bank, fake_grader, queued, django_assert_num_queries
+    client, instructor, taught, make_user, mini_bank, fake_grader, queued, django_assert_num_queries
 ):
     client.force_login(instructor)
     for i in range(4):
         user = make_user(f"learner{i}")
+        classroom_join(user=user, code=taught.code)
         attempt = attempt_start(user=user, quiz="history", mode="test")
         answers_save(attempt=attempt, responses={positions(attempt)["t-free"]: {"text": "UNSURE"}})
         attempt_submit(attempt=attempt)
         answer_grade_free_text(answer_id=free_answer(attempt).pk)
-        # django_session, auth_user, auth_group (instructor?), answers waiting, answers recently graded
-        with django_assert_num_queries(5):
+        # django_session, auth_user, auth_group (instructor?), classes taught with their waiting counts,
+        # answers waiting, answers recently graded
+        with django_assert_num_queries(6):
             page = client.get(reverse("quizzes:review_queue")).content.decode()
-        assert page.count("The grader suggests 50%") == i + 1
+        assert page.count("<strong>50%</strong>, unsure") == i + 1

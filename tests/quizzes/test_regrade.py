@@ -6,6 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from accounts.services import classroom_create, classroom_join
 from quizzes.models import Answer, Attempt, Question
 from quizzes.services import answer_review, answers_save, attempt_start, attempt_submit, question_regrade
 from tests.quizzes.support import positions
@@ -36,6 +37,7 @@ def single_score(attempt):
 
 def test_a_regrade_marks_handed_in_answers_with_the_new_key(mini_bank, student, student2, instructor):
     said_a, said_b, kept = handed_in(student, "a"), handed_in(student2, "b"), handed_in(student, "b")
+    classroom_join(user=student, code=classroom_create(by=instructor, name="Monday group").code)
     answer_review(answer=Answer.objects.get(attempt=kept, question__slug="t-single"), by=instructor, score=0.5)
     still_open = attempt_start(user=student, quiz="history", mode="test")
     answers_save(attempt=still_open, responses={positions(still_open)["t-single"]: {"choice": "a"}})
