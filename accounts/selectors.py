@@ -9,11 +9,11 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Count, F, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -168,6 +168,11 @@ def _roster(students: QuerySet) -> QuerySet:
     ).only("id", "username", "first_name", "last_name", "email")
 
 
+def class_quiz_scores(*, classroom: Classroom) -> dict[int, dict[str, QuizScore]]:
+    """Each student's handed-in tests per quiz (count, best, last score): one grouped query."""
+    return _quiz_scores(class_students(classroom=classroom).values("pk"))
+
+
 def _quiz_scores(student_ids: QuerySet) -> dict[int, dict[str, QuizScore]]:
     last = _handed_in_tests().filter(user=OuterRef("user_id"), quiz=OuterRef("quiz")).order_by("-started_at")
     rows = (
@@ -192,16 +197,24 @@ def due_for(deadline: QuizDeadline, user_id: int) -> datetime:
 
 
 def dashboard_rows(
-    *, classroom: Classroom, deadlines: list[QuizDeadline], sort: str = "name", behind: float | None = None, now=None
+    *,
+    classroom: Classroom,
+    deadlines: list[QuizDeadline],
+    sort: str = "name",
+    behind: float | None = None,
+    now=None,
+    scores: dict[int, dict[str, QuizScore]] | None = None,
 ) -> list[StudentRow]:
-    """One row per student of the class. Two queries: the roster with its subqueries, the quiz scores.
+    """One row per student of the class. Two queries: the roster with its subqueries, the quiz scores
+    (one, unless the caller already has them from `class_quiz_scores`).
 
     `behind`, when given, keeps only students whose mean best score is below it (0 to 1) or who
     let a deadline pass without handing in a test.
     """
     now = now or timezone.now()
     students = class_students(classroom=classroom)
-    scores = _quiz_scores(students.values("pk"))
+    if scores is None:
+        scores = _quiz_scores(students.values("pk"))
     rows = []
     for u in _roster(students):
         stamps = [s for s in (u.last_read, u.last_card, u.last_attempt, u.last_job) if s]
@@ -225,6 +238,30 @@ def dashboard_rows(
     key = sort.lstrip("-")
     rows.sort(key=SORTS.get(key, SORTS["name"]), reverse=sort.startswith("-"))
     return rows
+
+
+def class_activity_by_day(*, classroom: Classroom) -> list[tuple[date, str, int]]:
+    """What the class did per day, as (day, kind, count) rows: sections read, tests handed in,
+    experiments that succeeded. One query: three grouped counts joined by UNION ALL."""
+    students = class_students(classroom=classroom).values("pk")
+
+    def per_day(qs, stamp, kind):
+        return (
+            qs.annotate(day=TruncDate(stamp))
+            .values("day")
+            .annotate(kind=Value(kind, output_field=CharField()), n=Count("pk"))
+            .values_list("day", "kind", "n")
+            .order_by()
+        )
+
+    read = per_day(ReadingProgress.objects.filter(user_id__in=students), "read_at", "read")
+    tests = per_day(_handed_in_tests().filter(user_id__in=students), Coalesce("submitted_at", "started_at"), "tests")
+    jobs = per_day(
+        TrainingJob.objects.filter(owner_id__in=students, state=JobState.SUCCEEDED),
+        Coalesce("finished_at", "created_at"),
+        "jobs",
+    )
+    return list(read.union(tests, jobs, all=True))
 
 
 # ---------------------------------------------------------------- one student
@@ -363,7 +400,7 @@ def class_question_stats(*, classroom: Classroom, sort: str = "order") -> list[Q
 
 
 JOB_FIELDS = (
-    "id", "owner__username", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
+    "id", "name", "owner__username", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
     "batch_size", "error_rate", "seconds", "cancel_requested", "heartbeat_at",
 )  # fmt: skip
 
