@@ -23,6 +23,14 @@ NICE_MAXIMA = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
 class Tick:
     at: float  # position along its axis, in SVG units
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the first and last labels of an x axis stay inside the chart
+
+
+def _x_ticks(ticks: list[tuple[float, str]]) -> list[Tick]:
+    last = len(ticks) - 1
+    return [
+        Tick(at, label, "start" if i == 0 else "end" if i == last else "middle") for i, (at, label) in enumerate(ticks)
+    ]
 
 
 def _pct(x: float) -> str:
@@ -47,6 +55,22 @@ def nice_ceiling(x: float) -> int:
         if step * scale >= x:
             return int(step * scale)
     return int(10 * scale)  # pragma: no cover - the loop always returns
+
+
+class _Frame:
+    """Where a chart's plot sits inside its SVG: the margins are fields of each chart."""
+
+    @property
+    def base(self) -> float:
+        return self.height - self.bottom
+
+    @property
+    def plot_right(self) -> float:
+        return self.width - self.right
+
+    @property
+    def middle(self) -> float:
+        return (self.left + self.plot_right) / 2
 
 
 # ---------------------------------------------------------------- scores: histograms
@@ -100,7 +124,7 @@ class Bar:
 
 
 @dataclass
-class Histogram:
+class Histogram(_Frame):
     id: str
     title: str
     n: int
@@ -109,19 +133,11 @@ class Histogram:
     x_ticks: list[Tick]
     y_ticks: list[Tick]
     width: int = 300
-    height: int = 170
+    height: int = 180
     left: int = 34
     right: int = 10
-    top: int = 10
-    bottom: int = 40
-
-    @property
-    def base(self) -> float:
-        return self.height - self.bottom
-
-    @property
-    def plot_right(self) -> float:
-        return self.width - self.right
+    top: int = 24
+    bottom: int = 36
 
     @property
     def summary(self) -> str:
@@ -141,7 +157,7 @@ def histogram_chart(*, id: str, title: str, scores: list[float], n_bins: int = 1
         if b.count:
             h = plot_h * b.count / top
             chart.bars.append(Bar(x=chart.left + i * step + 1, y=chart.base - h, width=step - 2, height=h, bin=b))
-    chart.x_ticks = [Tick(chart.left + plot_w * f, _pct(f)) for f in (0, 0.5, 1)]
+    chart.x_ticks = _x_ticks([(chart.left + plot_w * f, _pct(f)) for f in (0, 0.5, 1)])
     chart.y_ticks = [Tick(chart.base - plot_h * v / top, _number(v)) for v in sorted({0, top / 2, top}) if v == int(v)]
     return chart
 
@@ -195,7 +211,7 @@ def cumulative_by_day(
 
 
 @dataclass
-class LineChart:
+class LineChart(_Frame):
     id: str
     title: str
     days: list[date]
@@ -203,19 +219,11 @@ class LineChart:
     x_ticks: list[Tick]
     y_ticks: list[Tick]
     width: int = 600
-    height: int = 250
+    height: int = 260
     left: int = 44
     right: int = 16
-    top: int = 12
-    bottom: int = 44
-
-    @property
-    def base(self) -> float:
-        return self.height - self.bottom
-
-    @property
-    def plot_right(self) -> float:
-        return self.width - self.right
+    top: int = 26
+    bottom: int = 40
 
     @property
     def rows(self) -> list[tuple[date, list[int]]]:
@@ -252,7 +260,7 @@ def activity_chart(*, id: str, title: str, rows: Iterable[tuple[date, str, int]]
     for s in series:
         s.path = " ".join(f"{'L' if i else 'M'}{sx(i):.1f},{sy(v):.1f}" for i, v in enumerate(s.values))
     picks = sorted({0, span // 2, span})
-    chart.x_ticks = [Tick(sx(i), _day(days[i])) for i in picks]
+    chart.x_ticks = _x_ticks([(sx(i), _day(days[i])) for i in picks])
     chart.y_ticks = [Tick(sy(v), _number(v)) for v in sorted({0, top / 2, top}) if v == int(v)]
     return chart
 
@@ -312,7 +320,7 @@ def error_strips(jobs: Iterable, *, dataset_labels: dict[str, str] | None = None
 
 
 @dataclass
-class StripChart:
+class StripChart(_Frame):
     id: str
     title: str
     strips: list[Strip]
@@ -328,14 +336,6 @@ class StripChart:
     @property
     def height(self) -> int:
         return self.top + self.row * len(self.strips) + self.bottom
-
-    @property
-    def base(self) -> float:
-        return self.height - self.bottom
-
-    @property
-    def plot_right(self) -> float:
-        return self.width - self.right
 
     @property
     def n(self) -> int:
@@ -368,5 +368,5 @@ def error_chart(*, id: str, title: str, jobs: Iterable, dataset_labels: dict[str
             for j, (r, label) in enumerate(zip(s.error_rates, s.labels, strict=True))
         ]
         s.reference_x = None if s.reference is None else sx(s.reference)
-    chart.x_ticks = [Tick(sx(v), _number(v)) for v in (0, x_max / 2, x_max)]
+    chart.x_ticks = _x_ticks([(sx(v), _number(v)) for v in (0, x_max / 2, x_max)])
     return chart

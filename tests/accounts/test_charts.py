@@ -50,14 +50,14 @@ def test_it_takes_each_students_best_score_per_quiz_and_skips_quizzes_nobody_too
 
 def test_a_histogram_draws_one_bar_per_band_that_holds_someone():
     chart = charts.histogram_chart(id="h", title="History", scores=[0, 0.05, 0.1, 0.3, 0.55, 0.999, 1.0])
-    # Plot: x from 34 to 290 (25.6 per band), y from 130 (0) up to 10 (the top, 2 students).
+    # Plot: x from 34 to 290 (25.6 per band), y from 144 (0) up to 24 (the top, 2 students).
     assert len(chart.bars) == 5
     first, second = chart.bars[0], chart.bars[1]
-    assert (first.x, first.y, first.height) == (35, 10, 120)
-    assert (second.x, second.y, second.height) == pytest.approx((60.6, 70, 60))
+    assert (first.x, first.y, first.height) == (35, 24, 120)
+    assert (second.x, second.y, second.height) == pytest.approx((60.6, 84, 60))
     assert first.width == pytest.approx(23.6)
-    assert [(t.at, t.label) for t in chart.y_ticks] == [(130, "0"), (70, "1"), (10, "2")]
-    assert [t.label for t in chart.x_ticks] == ["0%", "50%", "100%"]
+    assert [(t.at, t.label) for t in chart.y_ticks] == [(144, "0"), (84, "1"), (24, "2")]
+    assert [(t.label, t.anchor) for t in chart.x_ticks] == [("0%", "start"), ("50%", "middle"), ("100%", "end")]
     assert chart.summary == "History: best scores of 7 students in 10 bins; the most, 2, in 0%–10%."
 
 
@@ -78,12 +78,12 @@ def test_running_totals_reach_the_last_event_even_after_the_end_day_and_are_empt
 def test_the_activity_chart_places_each_day_and_total():
     rows = [(d(3), "read", 2), (d(5), "read", 1), (d(3), "tests", 1), (d(4), "jobs", 1), (d(5), "tests", 1)]
     chart = charts.activity_chart(id="a", title="Activity", rows=rows, end=d(6))
-    # Plot: x from 44 to 584 (135 per day over 4 steps), y from 206 (0) up to 12 (5, the nice top above 3).
+    # Plot: x from 44 to 584 (135 per day over 4 steps), y from 220 (0) up to 26 (5, the nice top above 3).
     read = chart.series[0]
     assert read.label == "sections read" and read.values == [0, 2, 2, 3, 3]
-    assert read.path == "M44.0,206.0 L179.0,128.4 L314.0,128.4 L449.0,89.6 L584.0,89.6"
+    assert read.path == "M44.0,220.0 L179.0,142.4 L314.0,142.4 L449.0,103.6 L584.0,103.6"
     assert [t.label for t in chart.x_ticks] == ["Mar 2", "Mar 4", "Mar 6"]
-    assert [(t.at, t.label) for t in chart.y_ticks] == [(206, "0"), (12, "5")]
+    assert [(t.at, t.label) for t in chart.y_ticks] == [(220, "0"), (26, "5")]
     assert chart.rows[1] == (d(3), [2, 1, 0])
     assert chart.summary == (
         "Activity, Mar 2 to Mar 6: running totals per day, reaching 3 sections read, "
