@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import charts, selectors, services
 from accounts.forms import (
     ClassroomForm,
     CoInstructorForm,
@@ -32,8 +32,10 @@ from accounts.forms import (
 from accounts.models import QuizDeadline
 from courses.selectors import flashcards_due
 from mlworker import services as job_services
+from mlworker.assets import DATASET_LABELS
 from mlworker.models import LIVE_STATES
 from mlworker.selectors import jobs_list
+from mlworker.workers import workers_panel
 from quizzes import selectors as quiz_selectors
 from quizzes.display import result_view
 
@@ -212,18 +214,30 @@ def _quiz_columns(titles: dict[str, str], sort: str) -> list[dict]:
 @require_GET
 def class_dashboard(request, classroom_id):
     # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
-    # deadlines, their extensions, the roster with its per-column subqueries, quiz scores by student.
-    # Every student's row is built, then sorted and filtered, then one page of them rendered: the
-    # order and the filter hold across pages, and rendering costs one page whatever the class size.
+    # deadlines, their extensions, quiz scores grouped by student, the roster with its per-column
+    # subqueries, the class's activity per day (one UNION query). Every student's row is built, then
+    # sorted and filtered, then one page of them rendered: the order and the filter hold across pages.
     classroom = _taught(request, classroom_id)
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
     sort = request.GET.get("sort", "name")
     behind = _threshold(request)
-    rows = selectors.dashboard_rows(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind)
+    scores = selectors.class_quiz_scores(classroom=classroom)
+    rows = selectors.dashboard_rows(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind, scores=scores)
     page = Paginator(rows, ROSTER_PAGE_SIZE).get_page(request.GET.get("page"))
     behind_pct = None if behind is None else round(behind * 100)
     keep = "" if behind is None else f"&behind={behind_pct}"
+    # The charts show the whole class, whatever the roster's filter keeps.
+    score_charts = [
+        charts.histogram_chart(id=f"scores-{quiz}", title=titles.get(quiz, quiz), scores=bests)
+        for quiz, bests in charts.best_scores_by_quiz(scores, titles).items()
+    ]
+    activity = charts.activity_chart(
+        id="activity",
+        title="What the class has done so far",
+        rows=selectors.class_activity_by_day(classroom=classroom),
+        end=timezone.localdate(),
+    )
     return render(
         request,
         "accounts/dashboard.html",
@@ -239,6 +253,8 @@ def class_dashboard(request, classroom_id):
             "behind": behind,
             "behind_pct": behind_pct,
             "deadlines": deadlines,
+            "score_charts": score_charts,
+            "activity": activity,
         },
     )
 
@@ -378,12 +394,18 @@ def class_review(request, classroom_id):
 @login_required
 @require_GET
 def class_jobs(request, classroom_id):
-    # django_session, auth_user, classroom, the class's jobs with their owners
+    # django_session, auth_user, classroom, the class's jobs with their owners, jobs waiting in the queue
+    # (the workers answer through the broker; the error-rate chart is drawn from the jobs already read)
     classroom = _taught(request, classroom_id)
+    jobs = list(selectors.class_jobs(classroom=classroom))
+    panel = workers_panel(jobs=jobs, describe=lambda job: f"{job.display_name}, {job.owner.username}")
+    errors = charts.error_chart(
+        id="error-rates", title="Error rates of the class's experiments", jobs=jobs, dataset_labels=DATASET_LABELS
+    )
     return render(
         request,
         "accounts/jobs.html",
-        {"classroom": classroom, "jobs": selectors.class_jobs(classroom=classroom), "live": LIVE_STATES},
+        {"classroom": classroom, "jobs": jobs, "live": LIVE_STATES, "workers": panel, "errors": errors},
     )
 
 

@@ -187,6 +187,9 @@ JOURNEY_MAX_DATASET_UPLOAD_MB = env_int("JOURNEY_MAX_DATASET_UPLOAD_MB", 200, mi
 JOURNEY_DATASET_MAX_FILES = env_int("JOURNEY_DATASET_MAX_FILES", 2000, minimum=10)
 JOURNEY_PREDICT_CACHE_MODELS = env_int("JOURNEY_PREDICT_CACHE_MODELS", 4, minimum=1)
 JOURNEY_PREDICT_CACHE_MB = env_int("JOURNEY_PREDICT_CACHE_MB", 1024, minimum=1)
+# The jobs pages ask the GPU workers what they run: wait this long for answers, reuse them this long.
+JOURNEY_WORKERS_TIMEOUT = env_float("JOURNEY_WORKERS_TIMEOUT", 1.0, minimum=0.1, maximum=10.0)
+JOURNEY_WORKERS_CACHE_SECONDS = env_int("JOURNEY_WORKERS_CACHE_SECONDS", 5, minimum=0)
 JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
 JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
 JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0)  # glossary flashcards

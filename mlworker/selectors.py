@@ -9,7 +9,7 @@ from accounts.selectors import students_taught_by
 from mlworker.models import DatasetState, JobState, Prediction, TrainingJob, UserDataset
 
 LIST_FIELDS = (
-    "id", "owner_id", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
+    "id", "name", "owner_id", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
     "batch_size", "error_rate", "seconds", "progress", "device",
 )  # fmt: skip
 
@@ -51,7 +51,7 @@ def model_get(*, user, job_id: int) -> TrainingJob:
 
 
 def models_list(*, user) -> QuerySet[TrainingJob]:
-    return jobs_visible_to(user).filter(state=JobState.SUCCEEDED).exclude(model_file="").only(*LIST_FIELDS, "name")
+    return jobs_visible_to(user).filter(state=JobState.SUCCEEDED).exclude(model_file="").only(*LIST_FIELDS)
 
 
 def predictions_visible_to(user) -> QuerySet[Prediction]:

@@ -21,12 +21,15 @@ from mlworker.forms import (
     dataset_cards,
 )
 from mlworker.models import JobState
+from mlworker.workers import workers_panel
 
 
 @login_required
 def jobs(request):
-    # django_session, auth_user, jobs page
-    return render(request, "mlworker/jobs.html", {"jobs": selectors.jobs_list(user=request.user)})
+    # django_session, auth_user, jobs page, jobs waiting in the queue (the workers answer through the broker)
+    jobs = list(selectors.jobs_list(user=request.user))
+    panel = workers_panel(jobs=jobs, describe=lambda job: f"your experiment #{job.pk}")
+    return render(request, "mlworker/jobs.html", {"jobs": jobs, "workers": panel})
 
 
 @login_required

@@ -55,8 +55,9 @@ def test_the_dashboard_costs_the_same_queries_for_3_or_30_students(
     client.force_login(instructor)
     url = reverse("accounts:class_dashboard", args=[classroom.pk])
     # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
-    # their extensions, the roster with its subqueries per column, quiz scores grouped by student and quiz
-    with django_assert_num_queries(8):
+    # their extensions, quiz scores grouped by student and quiz, the roster with its subqueries per
+    # column, the class's activity per day (one UNION of three grouped counts, for the chart)
+    with django_assert_num_queries(9):
         response = client.get(url + "?sort=-activity&behind=50")
     assert response.status_code == 200
     assert response.content.decode().count('class="behind"') == n  # everyone missed the chapter deadline
@@ -204,8 +205,8 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     # the questions' own fields
     with django_assert_num_queries(7):
         assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
-    # django_session, auth_user, classroom, the class's jobs with their owners
-    with django_assert_num_queries(4):
+    # django_session, auth_user, classroom, the class's jobs with their owners, jobs waiting in the queue
+    with django_assert_num_queries(5):
         assert client.get(reverse("accounts:class_jobs", args=[classroom.pk])).status_code == 200
 
 

@@ -78,8 +78,9 @@ def test_the_pages_cost_the_same_queries_for_3_or_40_students(
     client.force_login(instructor)
     roster = reverse("accounts:class_dashboard", args=[cid])
     # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
-    # their extensions, the roster with its subqueries per column, quiz scores of every handed-in test
-    with django_assert_num_queries(8):
+    # their extensions, quiz scores of every handed-in test, the roster with its subqueries per column,
+    # the class's activity per day for the chart
+    with django_assert_num_queries(9):
         assert client.get(roster + "?sort=-quiz:jargon:best&behind=60&page=2").status_code == 200
     # django_session, auth_user, classroom, answers' totals per student, per question, the questions'
     # own fields, wrong answers per question and response

@@ -1,0 +1,372 @@
+"""Small charts for the class pages, drawn on the server as inline SVG (no script, no chart library).
+
+Pure functions turn rows into bins, cumulative series and points; the `*_chart` functions lay those
+out in SVG coordinates, and the templates in `templates/accounts/charts/` draw them with the
+stylesheet's colours, so the light and dark themes both apply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+# The chapter's own result: resnet34, pretrained, on Oxford-IIIT Pets, error rate after fine_tune(1).
+CHAPTER_REFERENCE = {("pets", "resnet34", True): 0.0041}
+
+NICE_MAXIMA = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: float  # position along its axis, in SVG units
+    label: str
+    anchor: str = "middle"  # SVG text-anchor: the first and last labels of an x axis stay inside the chart
+
+
+def _x_ticks(ticks: list[tuple[float, str]]) -> list[Tick]:
+    last = len(ticks) - 1
+    return [
+        Tick(at, label, "start" if i == 0 else "end" if i == last else "middle") for i, (at, label) in enumerate(ticks)
+    ]
+
+
+def _pct(x: float) -> str:
+    return f"{round(x * 100)}%"
+
+
+def _number(x: float) -> str:
+    """Short tick text: 0, 0.05, 0.125, 3, 12."""
+    return f"{x:.4f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def _day(d: date) -> str:
+    return f"{d:%b} {d.day}"
+
+
+def nice_ceiling(x: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50... that is at least x (at least 1): a y-axis top for counts."""
+    if x <= 1:
+        return 1
+    scale = 10 ** math.floor(math.log10(x))
+    for step in (1, 2, 5, 10):
+        if step * scale >= x:
+            return int(step * scale)
+    return int(10 * scale)  # pragma: no cover - the loop always returns
+
+
+class _Frame:
+    """Where a chart's plot sits inside its SVG: the margins are fields of each chart."""
+
+    @property
+    def base(self) -> float:
+        return self.height - self.bottom
+
+    @property
+    def plot_right(self) -> float:
+        return self.width - self.right
+
+    @property
+    def middle(self) -> float:
+        return (self.left + self.plot_right) / 2
+
+
+# ---------------------------------------------------------------- scores: histograms
+
+
+@dataclass(frozen=True)
+class Bin:
+    lo: float
+    hi: float
+    count: int
+
+    @property
+    def label(self) -> str:
+        return f"{_pct(self.lo)}–{_pct(self.hi)}"
+
+
+def score_bins(scores: Iterable[float | None], *, n: int = 10) -> list[Bin]:
+    """Scores from 0 to 1 counted into n equal bins; each bin holds [lo, hi), the last one [lo, 1].
+
+    None (a test still waiting for its grade) is left out.
+    """
+    counts = [0] * n
+    for s in scores:
+        if s is None:
+            continue
+        # The small epsilon keeps 0.3 (stored as 0.29999...) in the 30% bin.
+        counts[min(max(int(s * n + 1e-9), 0), n - 1)] += 1
+    return [Bin(i / n, (i + 1) / n, c) for i, c in enumerate(counts)]
+
+
+def best_scores_by_quiz(scores: dict[int, dict[str, object]], quizzes: Iterable[str]) -> dict[str, list[float]]:
+    """Each quiz's best scores, one per student who handed in a test of it, in quiz order.
+
+    `scores` is the dashboard's {student id: {quiz: QuizScore}}; quizzes nobody took are left out.
+    """
+    out: dict[str, list[float]] = {}
+    for quiz in quizzes:
+        bests = [mine[quiz].best for mine in scores.values() if quiz in mine and mine[quiz].best is not None]
+        if bests:
+            out[quiz] = sorted(bests)
+    return out
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    bin: Bin
+
+
+@dataclass
+class Histogram(_Frame):
+    id: str
+    title: str
+    n: int
+    bins: list[Bin]
+    bars: list[Bar]  # only the bins that hold someone
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    width: int = 300
+    height: int = 180
+    left: int = 34
+    right: int = 10
+    top: int = 24
+    bottom: int = 36
+
+    @property
+    def summary(self) -> str:
+        busiest = max(self.bins, key=lambda b: b.count)
+        who = "student" if self.n == 1 else "students"
+        return f"{self.title}: best scores of {self.n} {who} in 10 bins; the most, {busiest.count}, in {busiest.label}."
+
+
+def histogram_chart(*, id: str, title: str, scores: list[float], n_bins: int = 10) -> Histogram:
+    bins = score_bins(scores, n=n_bins)
+    chart = Histogram(id=id, title=title, n=sum(b.count for b in bins), bins=bins, bars=[], x_ticks=[], y_ticks=[])
+    plot_w = chart.plot_right - chart.left
+    plot_h = chart.base - chart.top
+    top = nice_ceiling(max(b.count for b in bins))
+    step = plot_w / n_bins
+    for i, b in enumerate(bins):
+        if b.count:
+            h = plot_h * b.count / top
+            chart.bars.append(Bar(x=chart.left + i * step + 1, y=chart.base - h, width=step - 2, height=h, bin=b))
+    chart.x_ticks = _x_ticks([(chart.left + plot_w * f, _pct(f)) for f in (0, 0.5, 1)])
+    chart.y_ticks = [Tick(chart.base - plot_h * v / top, _number(v)) for v in sorted({0, top / 2, top}) if v == int(v)]
+    return chart
+
+
+# ---------------------------------------------------------------- activity over time
+
+ACTIVITY_KINDS = {
+    "read": "sections read",
+    "tests": "tests handed in",
+    "jobs": "experiments that succeeded",
+}
+
+
+@dataclass
+class Series:
+    kind: str
+    label: str
+    values: list[int]  # cumulative, one per day
+    path: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.values[-1] if self.values else 0
+
+
+def cumulative_by_day(
+    rows: Iterable[tuple[date, str, int]], *, end: date, kinds: Iterable[str] = tuple(ACTIVITY_KINDS)
+) -> tuple[list[date], dict[str, list[int]]]:
+    """(day, kind, count) rows -> every day from the day before the first event to `end`, and for each
+    kind its running total on each of those days. The extra first day shows where the totals were 0.
+    No rows: no days.
+    """
+    per_day: dict[str, dict[date, int]] = {k: defaultdict(int) for k in kinds}
+    for day, kind, n in rows:
+        if kind in per_day:
+            per_day[kind][day] += n
+    all_days = [d for counts in per_day.values() for d in counts]
+    if not all_days:
+        return [], {k: [] for k in per_day}
+    first = min(all_days) - timedelta(days=1)
+    last = max(end, max(all_days))
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    totals: dict[str, list[int]] = {}
+    for kind, counts in per_day.items():
+        running, values = 0, []
+        for d in days:
+            running += counts.get(d, 0)
+            values.append(running)
+        totals[kind] = values
+    return days, totals
+
+
+@dataclass
+class LineChart(_Frame):
+    id: str
+    title: str
+    days: list[date]
+    series: list[Series]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    width: int = 600
+    height: int = 260
+    left: int = 44
+    right: int = 16
+    top: int = 26
+    bottom: int = 40
+
+    @property
+    def rows(self) -> list[tuple[date, list[int]]]:
+        """The numbers behind the lines, one row per day, for the table that stands in for the picture."""
+        return [(d, [s.values[i] for s in self.series]) for i, d in enumerate(self.days)]
+
+    @property
+    def summary(self) -> str:
+        if not self.days:
+            return f"{self.title}: nothing yet."
+        totals = ", ".join(f"{s.total} {s.label}" for s in self.series)
+        return (
+            f"{self.title}, {_day(self.days[0])} to {_day(self.days[-1])}: running totals per day, reaching {totals}."
+        )
+
+
+def activity_chart(*, id: str, title: str, rows: Iterable[tuple[date, str, int]], end: date) -> LineChart:
+    days, totals = cumulative_by_day(rows, end=end)
+    series = [Series(kind, ACTIVITY_KINDS[kind], values) for kind, values in totals.items()]
+    chart = LineChart(id=id, title=title, days=days, series=series, x_ticks=[], y_ticks=[])
+    if not days:
+        return chart
+    plot_w = chart.plot_right - chart.left
+    plot_h = chart.base - chart.top
+    top = nice_ceiling(max(s.total for s in series))
+    span = max(len(days) - 1, 1)
+
+    def sx(i):
+        return chart.left + plot_w * i / span
+
+    def sy(v):
+        return chart.base - plot_h * v / top
+
+    for s in series:
+        s.path = " ".join(f"{'L' if i else 'M'}{sx(i):.1f},{sy(v):.1f}" for i, v in enumerate(s.values))
+    picks = sorted({0, span // 2, span})
+    chart.x_ticks = _x_ticks([(sx(i), _day(days[i])) for i in picks])
+    chart.y_ticks = [Tick(sy(v), _number(v)) for v in sorted({0, top / 2, top}) if v == int(v)]
+    return chart
+
+
+# ---------------------------------------------------------------- error rates of the class's jobs
+
+
+@dataclass
+class Dot:
+    x: float
+    y: float
+    error_rate: float
+    label: str
+
+
+@dataclass
+class Strip:
+    dataset: str
+    arch: str
+    pretrained: bool
+    title: str
+    error_rates: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    reference: float | None = None
+    dots: list[Dot] = field(default_factory=list)
+    y: float = 0.0
+    reference_x: float | None = None
+
+    @property
+    def best(self) -> float:
+        return min(self.error_rates)
+
+
+def error_strips(jobs: Iterable, *, dataset_labels: dict[str, str] | None = None) -> list[Strip]:
+    """Succeeded jobs with an error rate, grouped by data set, architecture and pretrained or not.
+
+    Each job needs `state`, `error_rate`, `dataset`, `arch`, `pretrained`, `pk` and `owner.username`.
+    Groups come in data-set order, then architecture, pretrained before from scratch; the chapter's
+    own result is the reference of the group that repeats its experiment.
+    """
+    labels = dataset_labels or {}
+    groups: dict[tuple, Strip] = {}
+    for job in jobs:
+        if job.state != "succeeded" or job.error_rate is None:
+            continue
+        key = (job.dataset, job.arch, bool(job.pretrained))
+        if key not in groups:
+            how = "pretrained" if job.pretrained else "from scratch"
+            groups[key] = Strip(
+                dataset=job.dataset, arch=job.arch, pretrained=bool(job.pretrained),
+                title=f"{labels.get(job.dataset, job.dataset)}: {job.arch}, {how}",
+                reference=CHAPTER_REFERENCE.get(key),
+            )  # fmt: skip
+        groups[key].error_rates.append(job.error_rate)
+        groups[key].labels.append(f"#{job.pk} {job.owner.username}")
+    return [groups[k] for k in sorted(groups, key=lambda k: (k[0], k[1], not k[2]))]
+
+
+@dataclass
+class StripChart(_Frame):
+    id: str
+    title: str
+    strips: list[Strip]
+    x_max: float
+    x_ticks: list[Tick]
+    width: int = 600
+    left: int = 16
+    right: int = 24
+    top: int = 8
+    row: int = 56
+    bottom: int = 44
+
+    @property
+    def height(self) -> int:
+        return self.top + self.row * len(self.strips) + self.bottom
+
+    @property
+    def n(self) -> int:
+        return sum(len(s.error_rates) for s in self.strips)
+
+    @property
+    def summary(self) -> str:
+        if not self.strips:
+            return f"{self.title}: no experiment has succeeded yet."
+        groups = "; ".join(f"{s.title}: {len(s.error_rates)}, best {s.best:.4f}" for s in self.strips)
+        return f"{self.title}, one dot per experiment that succeeded ({self.n}). {groups}."
+
+
+def error_chart(*, id: str, title: str, jobs: Iterable, dataset_labels: dict[str, str] | None = None) -> StripChart:
+    strips = error_strips(jobs, dataset_labels=dataset_labels)
+    highest = max([r for s in strips for r in s.error_rates] + [s.reference or 0 for s in strips], default=0)
+    x_max = next((m for m in NICE_MAXIMA if m >= highest), 1.0)
+    chart = StripChart(id=id, title=title, strips=strips, x_max=x_max, x_ticks=[])
+    plot_w = chart.plot_right - chart.left
+
+    def sx(v):
+        return chart.left + plot_w * v / x_max
+
+    for i, s in enumerate(strips):
+        s.y = chart.top + i * chart.row
+        centre = s.y + 34
+        # Dots side by side at one rate would hide each other: spread them over three lines.
+        s.dots = [
+            Dot(sx(r), centre + (j % 3 - 1) * 7, r, label)
+            for j, (r, label) in enumerate(zip(s.error_rates, s.labels, strict=True))
+        ]
+        s.reference_x = None if s.reference is None else sx(s.reference)
+    chart.x_ticks = _x_ticks([(sx(v), _number(v)) for v in (0, x_max / 2, x_max)])
+    return chart

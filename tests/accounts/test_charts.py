@@ -1,0 +1,175 @@
+"""The class pages' charts: the numbers behind them, their layout, and the SVG the pages draw."""
+
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+from django.urls import reverse
+
+from accounts import charts, services
+from accounts.selectors import QuizScore
+from courses.models import Section
+from courses.services import section_mark_read
+from mlworker.models import JobState, TrainingJob
+from mlworker.services import job_submit
+
+
+def d(day):
+    return date(2025, 3, day)
+
+
+def job(pk, username, error_rate, *, dataset="silhouettes-catdog", arch="efficientnet_lite0", pretrained=True,
+        state="succeeded"):  # fmt: skip
+    return SimpleNamespace(
+        pk=pk, owner=SimpleNamespace(username=username), error_rate=error_rate, dataset=dataset, arch=arch,
+        pretrained=pretrained, state=state,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- pure functions
+
+
+def test_it_counts_scores_into_ten_bins_with_100_percent_in_the_last():
+    bins = charts.score_bins([0, 0.05, 0.1, 0.3, 0.55, 0.999, 1.0, None])
+    assert [b.count for b in bins] == [2, 1, 0, 1, 0, 1, 0, 0, 0, 2]
+    assert (bins[0].label, bins[9].label) == ("0%–10%", "90%–100%")
+    assert (bins[3].lo, bins[3].hi) == (0.3, 0.4)
+
+
+def test_it_rounds_an_axis_top_up_to_1_2_or_5_times_a_power_of_ten():
+    assert [charts.nice_ceiling(x) for x in (0, 1, 3, 7, 10, 11, 45, 51)] == [1, 1, 5, 10, 10, 20, 50, 100]
+
+
+def test_it_takes_each_students_best_score_per_quiz_and_skips_quizzes_nobody_took():
+    scores = {
+        1: {"history": QuizScore(2, 0.5, 0.25), "chapter": QuizScore(1, None, None)},
+        2: {"history": QuizScore(1, 1.0, 1.0)},
+    }
+    assert charts.best_scores_by_quiz(scores, ["history", "jargon", "chapter"]) == {"history": [0.5, 1.0]}
+
+
+def test_a_histogram_draws_one_bar_per_band_that_holds_someone():
+    chart = charts.histogram_chart(id="h", title="History", scores=[0, 0.05, 0.1, 0.3, 0.55, 0.999, 1.0])
+    # Plot: x from 34 to 290 (25.6 per band), y from 144 (0) up to 24 (the top, 2 students).
+    assert len(chart.bars) == 5
+    first, second = chart.bars[0], chart.bars[1]
+    assert (first.x, first.y, first.height) == (35, 24, 120)
+    assert (second.x, second.y, second.height) == pytest.approx((60.6, 84, 60))
+    assert first.width == pytest.approx(23.6)
+    assert [(t.at, t.label) for t in chart.y_ticks] == [(144, "0"), (84, "1"), (24, "2")]
+    assert [(t.label, t.anchor) for t in chart.x_ticks] == [("0%", "start"), ("50%", "middle"), ("100%", "end")]
+    assert chart.summary == "History: best scores of 7 students in 10 bins; the most, 2, in 0%–10%."
+
+
+def test_it_turns_daily_counts_into_running_totals_from_the_day_before_the_first():
+    rows = [(d(3), "read", 2), (d(5), "read", 1), (d(3), "tests", 1), (d(4), "jobs", 1), (d(5), "tests", 1),
+            (d(3), "other", 9), (d(5), "read", 1)]  # fmt: skip
+    days, totals = charts.cumulative_by_day(rows, end=d(6))
+    assert days == [d(2), d(3), d(4), d(5), d(6)]
+    assert totals == {"read": [0, 2, 2, 4, 4], "tests": [0, 1, 1, 2, 2], "jobs": [0, 0, 1, 1, 1]}
+
+
+def test_running_totals_reach_the_last_event_even_after_the_end_day_and_are_empty_without_events():
+    days, totals = charts.cumulative_by_day([(d(5), "jobs", 1)], end=d(3))
+    assert days == [d(4), d(5)] and totals["jobs"] == [0, 1] and totals["read"] == [0, 0]
+    assert charts.cumulative_by_day([], end=d(3)) == ([], {"read": [], "tests": [], "jobs": []})
+
+
+def test_the_activity_chart_places_each_day_and_total():
+    rows = [(d(3), "read", 2), (d(5), "read", 1), (d(3), "tests", 1), (d(4), "jobs", 1), (d(5), "tests", 1)]
+    chart = charts.activity_chart(id="a", title="Activity", rows=rows, end=d(6))
+    # Plot: x from 44 to 584 (135 per day over 4 steps), y from 220 (0) up to 26 (5, the nice top above 3).
+    read = chart.series[0]
+    assert read.label == "sections read" and read.values == [0, 2, 2, 3, 3]
+    assert read.path == "M44.0,220.0 L179.0,142.4 L314.0,142.4 L449.0,103.6 L584.0,103.6"
+    assert [t.label for t in chart.x_ticks] == ["Mar 2", "Mar 4", "Mar 6"]
+    assert [(t.at, t.label) for t in chart.y_ticks] == [(220, "0"), (26, "5")]
+    assert chart.rows[1] == (d(3), [2, 1, 0])
+    assert chart.summary == (
+        "Activity, Mar 2 to Mar 6: running totals per day, reaching 3 sections read, "
+        "2 tests handed in, 1 experiments that succeeded."
+    )
+
+
+def test_it_groups_succeeded_jobs_by_data_architecture_and_weights_with_the_chapters_reference():
+    jobs = [
+        job(1, "ann", 0.2),
+        job(2, "bob", 0.1),
+        job(3, "ann", 0.33, pretrained=False),
+        job(4, "cy", 0.004, dataset="pets", arch="resnet34"),
+        job(5, "bob", None, state="failed"),
+        job(6, "cy", 0.5, state="running"),
+    ]
+    strips = charts.error_strips(jobs, dataset_labels={"pets": "Pets"})
+    assert [(s.title, s.error_rates, s.reference) for s in strips] == [
+        ("Pets: resnet34, pretrained", [0.004], 0.0041),
+        ("silhouettes-catdog: efficientnet_lite0, pretrained", [0.2, 0.1], None),
+        ("silhouettes-catdog: efficientnet_lite0, from scratch", [0.33], None),
+    ]
+    assert strips[1].labels == ["#1 ann", "#2 bob"] and strips[1].best == 0.1
+
+
+def test_the_error_chart_scales_to_a_round_maximum_and_spreads_dots():
+    jobs = [job(1, "ann", 0.2), job(2, "bob", 0.1), job(3, "ann", 0.33, pretrained=False),
+            job(4, "cy", 0.004, dataset="pets", arch="resnet34")]  # fmt: skip
+    chart = charts.error_chart(id="e", title="Errors", jobs=jobs)
+    # Highest rate 0.33, so the axis runs to 0.5 over x from 16 to 576 (560 units).
+    assert chart.x_max == 0.5 and chart.height == 8 + 3 * 56 + 44
+    assert [t.label for t in chart.x_ticks] == ["0", "0.25", "0.5"]
+    pets, pretrained, scratch = chart.strips
+    assert pets.reference_x == pytest.approx(16 + 560 * 0.0041 / 0.5)
+    # The second strip starts at y=64; its dots sit around y=98, one line apart (7 units) each.
+    assert [(dot.x, dot.y) for dot in pretrained.dots] == [(pytest.approx(240), 91), (pytest.approx(128), 98)]
+    assert chart.n == 4 and "best 0.1000" in chart.summary
+    assert charts.error_chart(id="e", title="Errors", jobs=[]).summary == "Errors: no experiment has succeeded yet."
+
+
+# ---------------------------------------------------------------- pages
+
+
+@pytest.mark.django_db
+def test_the_dashboard_draws_each_quizs_scores_and_the_class_activity(
+    client, classroom, instructor, student, student2, take_test
+):
+    take_test(student)  # 100%
+    take_test(student2, tf_right=False)  # 50%
+    section_mark_read(user=student, section=Section.objects.first())
+    client.force_login(instructor)
+    url = reverse("accounts:class_dashboard", args=[classroom.pk])
+    for query in ("", "?behind=60"):  # the filter narrows the roster, not the charts
+        page = client.get(url + query).content.decode()
+        assert page.count('role="img"') == 2  # the activity chart and one histogram (one quiz taken)
+        assert page.count('<rect class="bar"') == 2  # the 50% band and the 90–100% band
+        assert page.count('<path class="line series-') == 3
+        assert "best scores of 2 students" in page
+        assert "reaching 1 sections read, 2 tests handed in, 0 experiments that succeeded" in page
+
+
+@pytest.mark.django_db
+def test_an_empty_class_says_there_is_nothing_to_draw(client, instructor):
+    classroom = services.classroom_create(by=instructor, name="Empty")
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_dashboard", args=[classroom.pk])).content.decode()
+    assert "<svg" not in page and "No test handed in yet." in page and "Nothing yet" in page
+    page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
+    assert "<svg" not in page and "No experiment of this class has succeeded yet." in page
+
+
+@pytest.mark.django_db
+def test_the_jobs_page_draws_one_dot_per_succeeded_job_of_the_class(
+    client, classroom, instructor, student, student2, other_student, tiny_settings
+):
+    def finished(user, error_rate, state=JobState.SUCCEEDED):
+        j = job_submit(user=user, job_settings=tiny_settings)
+        TrainingJob.objects.filter(pk=j.pk).update(state=state, error_rate=error_rate)
+
+    finished(student, 0.25)
+    finished(student, 0.125)
+    finished(student2, 0.5)
+    finished(student2, None, JobState.FAILED)
+    finished(other_student, 0.01)  # another class's
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
+    assert page.count('<circle class="dot job"') == 3
+    assert "one dot per experiment that succeeded (3)" in page and "best 0.1250" in page
+    assert f"#{TrainingJob.objects.get(owner=student2, state=JobState.SUCCEEDED).pk} student2: 0.5000" in page
