@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint smoke browser migrate clean
+.PHONY: install run test lint smoke browser screenshots migrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test: lint $(BROWSER_STAMP)
 browser: install $(BROWSER_STAMP)
 	mkdir -p var
 	$(BIN)/python -m pytest tests/browser -m browser
+
+# The README's pictures: the browser suite, also writing its chosen shots to docs/screenshots/.
+screenshots: install $(BROWSER_STAMP)
+	mkdir -p var
+	JOURNEY_README_SHOTS=1 $(BIN)/python -m pytest tests/browser -m browser
 
 smoke: install
 	mkdir -p var

@@ -200,6 +200,9 @@ JOURNEY_CHAPTER_QUIZ_SIZE = env_int("JOURNEY_CHAPTER_QUIZ_SIZE", 15, minimum=1)
 JOURNEY_QUIZ_GRADING = env_choice("JOURNEY_QUIZ_GRADING", "best", ("best", "last"))
 # A free-text grade the grader is less sure of than this goes to an instructor.
 JOURNEY_REVIEW_CONFIDENCE = env_float("JOURNEY_REVIEW_CONFIDENCE", 0.6, minimum=0.0, maximum=1.0)
+# Every free-text test answer goes to an instructor, with the grader's grade as a suggestion
+# (for a course's first weeks, while instructors learn how far to trust the grader).
+JOURNEY_REVIEW_EVERY_ANSWER = env_bool("JOURNEY_REVIEW_EVERY_ANSWER", False)
 # A timed test allows this many seconds per question, plus a grace for saves still in flight.
 JOURNEY_TEST_SECONDS_PER_QUESTION = env_int("JOURNEY_TEST_SECONDS_PER_QUESTION", 90, minimum=5)
 JOURNEY_TEST_GRACE_SECONDS = env_int("JOURNEY_TEST_GRACE_SECONDS", 5, minimum=0)

@@ -328,6 +328,8 @@ def free_text_grade(question: Question, text: str):
 
 
 def grade_needs_review(grade) -> bool:
+    if settings.JOURNEY_REVIEW_EVERY_ANSWER:
+        return True
     return grade.verdict == Verdict.NEEDS_REVIEW or grade.confidence < settings.JOURNEY_REVIEW_CONFIDENCE
 
 

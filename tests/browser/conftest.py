@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run"]  # fmt: skip
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
+README_SHOTS = REPO / "docs" / "screenshots"
 PASSWORD = "pw-for-tests-1"
 
 
@@ -57,12 +59,19 @@ def browser():
 
 @pytest.fixture
 def shots(request):
-    """shots("name", page): a full-page PNG in test-artifacts/browser/<test>-<name>.png."""
+    """shots("name", page): a full-page PNG in test-artifacts/browser/<test>-<name>.png.
+
+    readme="job" also writes docs/screenshots/job.png when JOURNEY_README_SHOTS=1
+    (`make screenshots`): the README's pictures are the ones this suite takes."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     test = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)
 
-    def save(name, page, *, full_page=True):
-        page.screenshot(path=ARTIFACTS / f"{test}-{name}.png", full_page=full_page)
+    def save(name, page, *, full_page=True, readme=None):
+        path = ARTIFACTS / f"{test}-{name}.png"
+        page.screenshot(path=path, full_page=full_page)
+        if readme and os.environ.get("JOURNEY_README_SHOTS") == "1":
+            README_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, README_SHOTS / f"{readme}.png")
 
     return save
 

@@ -38,7 +38,7 @@ def test_a_student_trains_the_cat_dog_model_and_asks_it_about_an_image(
     page.select_option("#id_arch", "efficientnet_lite0")
     for selector, value in TINY.items():
         page.fill(selector, value)
-    shots("form", page)
+    shots("form", page, readme="form")
     with page.expect_navigation():
         page.click("form.job-form button[type=submit]")
     assert re.search(r"/experiments/\d+/$", page.url)
@@ -49,6 +49,16 @@ def test_a_student_trains_the_cat_dog_model_and_asks_it_about_an_image(
     # page itself records every change the script makes (a MutationObserver, kept in
     # sessionStorage across the final reload) rather than this test sampling now and then.
     shots("live", page)
+    try:  # for the README: the page while the model trains, if this tiny job is slow enough to catch
+        page.wait_for_function(
+            "() => document.getElementById('job').dataset.live === '1' && "
+            "document.getElementById('job-progress').value > 0.3 && "
+            "document.querySelectorAll('#epoch-table tbody tr').length >= 1",
+            timeout=60_000,
+        )
+        shots("running", page, readme="job-running")
+    except PlaywrightError:
+        pass  # finished (or reloaded) first; the assertions below still see every change
     for _ in range(3):  # the page reloads once on the way
         try:
             page.wait_for_function("() => document.getElementById('job').dataset.live === '0'", timeout=240_000)
@@ -71,7 +81,7 @@ def test_a_student_trains_the_cat_dog_model_and_asks_it_about_an_image(
     error_rate = page.locator(".big-number strong").first.inner_text()
     assert 0 <= float(error_rate) <= 1
     assert page.locator("table.confusion tbody tr").count() == 2
-    shots("finished", page)
+    shots("finished", page, readme="job")
     assert axe_violations(page) == []
 
     # Ask the model about an image it has never seen: a dark cat-ish blob on white.
@@ -88,7 +98,7 @@ def test_a_student_trains_the_cat_dog_model_and_asks_it_about_an_image(
     match = re.search(r"Is this a cat\?: (True|False)\.\s+Probability it's a cat: ([0-9.]+)", text)
     assert match, text
     assert 0 <= float(match[2]) <= 1
-    shots("prediction", page)
+    shots("prediction", page, readme="prediction")
     prediction_url = page.url
     assert axe_violations(page) == []
 

@@ -20,7 +20,7 @@ def test_a_glossary_term_shows_its_tip_on_hover_and_on_focus(student_page, shots
     term.hover()
     tip.wait_for(state="visible")
     assert tip.inner_text().strip()
-    shots("hover", page, full_page=False)
+    shots("hover", page, full_page=False, readme="glossary-hover")
     page.keyboard.press("Escape")
     tip.wait_for(state="hidden")
 
@@ -46,7 +46,7 @@ def test_three_flashcards_are_reviewed_with_the_keyboard(student_page, student, 
         assert page.locator("#reveal").get_attribute("open") is None
         page.keyboard.press(" ")  # shows the answer
         page.locator("#reveal .answer").wait_for(state="visible")
-        shots(f"card-{n + 1}", page)
+        shots(f"card-{n + 1}", page, readme="flashcards" if n == 0 else None)
         with page.expect_navigation():
             page.keyboard.press("3")  # Good
     assert FlashcardReview.objects.filter(user=student).count() == 3
@@ -85,6 +85,7 @@ def test_a_section_quiz_in_practice_and_in_test_mode(student_page, shots):
     assert page.locator("h1").inner_text().startswith("Results")
     assert re.search(r"\d+%", page.locator("#attempt-score").inner_text())
     shots("practice-review", page)
+    assert axe_violations(page) == []
 
     start_quiz(page, "test")
     assert not page.locator("button[name=check]").count()
@@ -93,6 +94,7 @@ def test_a_section_quiz_in_practice_and_in_test_mode(student_page, shots):
         page.click("button[name=action][value=submit]:visible")
     assert page.locator("h1").inner_text().startswith("Results")
     shots("test-review", page)
+    assert axe_violations(page) == []
 
 
 def test_the_chapter_and_a_quiz_do_not_scroll_sideways_on_a_phone(student_page, shots):
@@ -110,6 +112,7 @@ MAIN_PAGES = [
     ("home", "/"),
     ("chapter", "/chapter/"),
     ("section", SECTION),
+    ("first-model", "/chapter/first-model/"),
     ("glossary", "/chapter/glossary/"),
     ("term", None),
     ("flashcards", "/chapter/flashcards/"),
@@ -138,6 +141,8 @@ def test_the_main_pages_have_no_serious_accessibility_violations(new_page, stude
     for name, url in MAIN_PAGES:
         page.goto(url or term.get_absolute_url())
         problems[name] = axe_violations(page)
+        if name == "first-model" and scheme == "light":
+            shots(name, page, full_page=False, readme="chapter")
     start_quiz(page, "practice")
     problems["quiz-attempt"] = axe_violations(page)
     shots("quiz-attempt", page)

@@ -161,6 +161,19 @@ def test_the_confidence_threshold_is_a_setting(client, student, mini_bank, fake_
     assert not answer.needs_review and (answer.verdict, answer.score) == ("partial", 0.5)
 
 
+def test_every_answer_goes_to_review_when_the_setting_says_so(
+    client, student, mini_bank, fake_grader, queued, settings
+):
+    settings.JOURNEY_REVIEW_EVERY_ANSWER = True
+    attempt = attempt_start(user=student, quiz="history", mode="test")
+    client.force_login(student)
+    hand_in(client, attempt, "A sure and right answer")
+    answer_grade_free_text(answer_id=free_answer(attempt).pk)
+    answer = free_answer(attempt)
+    assert answer.needs_review and answer.score is None
+    assert (answer.grader_result["score"], answer.grader_result["confidence"]) == (1.0, 0.95)  # the suggestion
+
+
 def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
     client, student, instructor, taught, mini_bank, fake_grader, queued
 ):
