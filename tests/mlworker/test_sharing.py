@@ -359,3 +359,14 @@ def test_the_gallery_costs_the_same_whatever_the_number_of_models(people, tiny_s
     with django_assert_num_queries(6):
         page = clients["classmate"].get(reverse("mlworker:models")).content.decode()
     assert all(f"m{n}" in page for n in range(3))
+
+
+def test_the_data_page_offers_sharing_to_the_owner_and_lists_shared_sets_for_the_class(people, shared_dataset,
+                                                                                       clients):  # fmt: skip
+    owner_page = clients["owner"].get(reverse("mlworker:datasets")).content.decode()
+    assert reverse("mlworker:dataset_unshare", args=[shared_dataset.pk]) in owner_page  # shared with Monday
+    assert reverse("mlworker:dataset_share", args=[shared_dataset.pk]) in owner_page and "Friday group" in owner_page
+    classmate_page = clients["classmate"].get(reverse("mlworker:datasets")).content.decode()
+    assert "Shared with your class" in classmate_page and "my shapes" in classmate_page
+    assert reverse("mlworker:dataset_share", args=[shared_dataset.pk]) not in classmate_page
+    assert "my shapes" not in clients["classmate_unshared"].get(reverse("mlworker:datasets")).content.decode()
