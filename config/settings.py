@@ -158,7 +158,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "mlworker.tasks.train": {"queue": "gpu"},
-    "mlworker.tasks.predict": {"queue": "gpu"},
+    # Predictions have their own queue and worker, so that they answer while a training runs.
+    "mlworker.tasks.predict": {"queue": "predict"},
     "mlworker.tasks.dataset_check": {"queue": "cpu"},
     "mlworker.tasks.*": {"queue": "cpu"},
     "quizzes.tasks.*": {"queue": "cpu"},
@@ -190,6 +191,11 @@ JOURNEY_PREDICT_CACHE_MB = env_int("JOURNEY_PREDICT_CACHE_MB", 1024, minimum=1)
 # The jobs pages ask the GPU workers what they run: wait this long for answers, reuse them this long.
 JOURNEY_WORKERS_TIMEOUT = env_float("JOURNEY_WORKERS_TIMEOUT", 1.0, minimum=0.1, maximum=10.0)
 JOURNEY_WORKERS_CACHE_SECONDS = env_int("JOURNEY_WORKERS_CACHE_SECONDS", 5, minimum=0)
+# A prediction, or the check of an uploaded zip, not finished this long after it was saved is
+# failed by housekeeping with a message (its worker died or its message was lost). Both sit
+# above the tasks' own time limits (5 and 30 minutes).
+JOURNEY_PREDICTION_TIMEOUT = env_int("JOURNEY_PREDICTION_TIMEOUT", 600, minimum=60)
+JOURNEY_DATASET_CHECK_TIMEOUT = env_int("JOURNEY_DATASET_CHECK_TIMEOUT", 3600, minimum=60)
 JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
 JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
 JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0)  # glossary flashcards

@@ -75,8 +75,7 @@ class JobForm(forms.Form):
         self.user = user
         self.dataset_options = assets.dataset_options()
         self.arch_options = assets.arch_options()
-        own = [(d.key, f"Your data: {d.name} ({d.n_images} images, {len(d.classes)} classes)")
-               for d in (dataset_ready_list(user=user) if user else [])]  # fmt: skip
+        own = [(d.key, _dataset_label(d, user)) for d in (dataset_ready_list(user=user) if user else [])]
         self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options] + own
         self.fields["dataset"].widget = OptionSelect(
             choices=self.fields["dataset"].choices,
@@ -103,7 +102,7 @@ class JobForm(forms.Form):
     def clean_dataset(self):
         key = self.cleaned_data["dataset"]
         if key.startswith("user-"):
-            return key  # only the user's own ready data sets are among the choices
+            return key  # only the data sets this user may train on, now, are among the choices
         ok, reason = assets.dataset_available(key)
         if not ok:
             raise forms.ValidationError(f"This data set is not available on this server: {reason}")
@@ -132,6 +131,17 @@ class JobForm(forms.Form):
             image_size=d["image_size"], valid_pct=d["valid_pct"], seed=d["seed"], batch_size=d["batch_size"],
             learning_rate=d.get("learning_rate"), lr_find=bool(d.get("lr_find")), per_class=d.get("per_class"),
         )  # fmt: skip
+
+
+def _dataset_label(dataset, user) -> str:
+    size = f"{dataset.n_images} images, {len(dataset.classes)} classes"
+    if dataset.owner_id == user.pk:
+        return f"Your data: {dataset.name} ({size})"
+    return f"Shared by {owner_name(dataset.owner)}: {dataset.name} ({size})"
+
+
+def owner_name(user) -> str:
+    return user.get_full_name() or user.username
 
 
 @lru_cache(maxsize=1)
@@ -200,3 +210,16 @@ class DatasetUploadForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
         help_text="At least 2 classes and 5 images per class. JPEG, PNG, GIF, WebP, BMP or TIFF.",
     )
+
+
+class ShareForm(forms.Form):
+    """Which of the owner's classes to share with (to share) or to stop sharing with."""
+
+    classrooms = forms.ModelMultipleChoiceField(
+        label="Classes", queryset=None, widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose a class.", "invalid_choice": "Choose one of your classes."},
+    )  # fmt: skip
+
+    def __init__(self, *args, classrooms, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["classrooms"].queryset = classrooms

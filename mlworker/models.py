@@ -66,6 +66,10 @@ class TrainingJob(models.Model):
     n_train = models.PositiveIntegerField(null=True, blank=True)
     n_valid = models.PositiveIntegerField(null=True, blank=True)
     model_file = models.CharField(max_length=300, blank=True, help_text="Exported learner in file storage.")
+    shared_with = models.ManyToManyField(
+        "accounts.Classroom", blank=True, related_name="shared_models",
+        help_text="Classes whose members may look at and ask this model (while the owner is in them too).",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -130,6 +134,8 @@ class Prediction(models.Model):
     image = models.CharField(max_length=300, help_text="The checked, re-encoded image in file storage.")
     thumbnail = models.CharField(max_length=300)
     state = models.CharField(max_length=12, choices=PredictionState.choices, default=PredictionState.QUEUED)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last took its message.")
+    started_at = models.DateTimeField(null=True, blank=True)
     label = models.CharField(max_length=100, blank=True)
     classes = models.JSONField(default=list, blank=True)
     probabilities = models.JSONField(default=list, blank=True)
@@ -187,6 +193,11 @@ class UserDataset(models.Model):
     samples = models.JSONField(default=list, blank=True, help_text="[label, stored thumbnail] pairs")
     skipped = models.JSONField(default=list, blank=True, help_text="[file, reason] pairs")
     error_message = models.TextField(blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last took its check.")
+    shared_with = models.ManyToManyField(
+        "accounts.Classroom", blank=True, related_name="shared_datasets",
+        help_text="Classes whose members may train on it (while the owner is in them too).",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-created_at", "-id"]

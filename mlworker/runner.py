@@ -37,11 +37,15 @@ def _materialize_user_dataset(job) -> Path:
     from django.core.files.storage import default_storage
 
     from mlworker.assets import AssetMissing
-    from mlworker.models import DatasetState, UserDataset
+    from mlworker.selectors import datasets_usable_by
 
-    dataset = UserDataset.objects.filter(pk=int(job.dataset.removeprefix("user-")), owner=job.owner_id).first()
-    if dataset is None or dataset.state != DatasetState.READY:
-        raise AssetMissing("Your data set was deleted or is not ready, so this experiment cannot run. Upload it again.")
+    # Asked again now, not when the job was saved: a data set deleted or unshared since is not used.
+    dataset = datasets_usable_by(job.owner).filter(pk=int(job.dataset.removeprefix("user-"))).first()
+    if dataset is None:
+        raise AssetMissing(
+            "This data set was deleted, is not ready, or is no longer shared with you, so this experiment "
+            "cannot run. Upload your images again, or ask the classmate who shared it."
+        )
     final = Path(settings.JOURNEY_DATA_DIR) / f"user-{dataset.pk}"
     if final.is_dir():
         return final

@@ -30,6 +30,20 @@ MSG_TIME_LIMIT = (
     "The job ran longer than the limit of {minutes} minutes and was stopped. "
     "Try fewer epochs, a smaller image size or fewer images."
 )
+MSG_PREDICTION_NOT_STARTED = (
+    "No worker took this prediction within {minutes} minutes, so it was given up. The prediction "
+    "service may be down or very busy: send the image again in a few minutes, and if this happens "
+    "again, tell your instructor."
+)
+MSG_PREDICTION_LOST = (
+    "The worker answering this prediction stopped before it finished. Send the image again; if it "
+    "fails again, tell your instructor the prediction number ({prediction_id})."
+)
+MSG_DATASET_CHECK_STUCK = (
+    "The check of this zip did not finish within {minutes} minutes (the checking service was down "
+    "or stopped in the middle). Delete this data set and upload the zip again; a smaller zip is "
+    "checked faster."
+)
 
 
 @dataclass(frozen=True)
@@ -194,8 +208,8 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
     """
     from mlworker.images import ImageRejected, open_upload
 
-    if job.owner_id != user.pk or not job.model_file:
-        raise PermissionError("Only the owner of a trained model can ask it for predictions.")
+    if not _model_usable(user, job):
+        raise PermissionError("Only the owner of a trained model, or their class if it is shared, can ask it.")
     limit = settings.JOURNEY_MAX_BATCH_IMAGES
     if len(uploads) > limit:
         raise ValidationError(f"Send at most {limit} images at once; you sent {len(uploads)}.", code="batch")
@@ -249,7 +263,7 @@ def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Predict
 
     from mlworker.images import open_upload
 
-    if job.owner_id != user.pk or not job.model_file or not 0 <= index < len(job.top_losses):
+    if not _model_usable(user, job) or not 0 <= index < len(job.top_losses):
         raise PermissionError("No such validation image for this model.")
     item = job.top_losses[index]
     with default_storage.open(item["image_path"], "rb") as fh:
@@ -262,17 +276,101 @@ def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Predict
     return prediction
 
 
+def _model_usable(user, job: TrainingJob) -> bool:
+    from mlworker.selectors import models_usable_by
+
+    return models_usable_by(user).filter(pk=job.pk).exists()
+
+
 def prediction_dispatch(*, prediction_id: int) -> bool:
+    """Queue `predict(prediction_id)` on the predict queue; True when the broker took it.
+
+    When the broker is down the prediction stays queued with no `dispatched_at`, and
+    housekeeping sends it once the broker is back (or fails it after the time limit).
+    """
     from mlworker.tasks import predict
 
     if not send(predict, prediction_id, "prediction"):
-        Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
-            state=PredictionState.FAILED,
-            finished_at=timezone.now(),
-            error_message="The prediction queue is unavailable right now. Try again in a minute.",
-        )
         return False
+    Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(dispatched_at=timezone.now())
     return True
+
+
+def _resend_before(now, timeout: int):
+    # A message sent this long ago and still not taken was probably lost: send it again. A
+    # duplicate is harmless (only one claim wins); well before the time limit gives up on it.
+    return now - timedelta(seconds=min(settings.JOURNEY_REDISPATCH_AFTER, timeout // 2))
+
+
+def predictions_reap(*, now=None) -> list[int]:
+    """Fail, in words a student can act on, the predictions not answered within the time limit."""
+    now = now or timezone.now()
+    timeout = settings.JOURNEY_PREDICTION_TIMEOUT
+    old = Prediction.objects.filter(created_at__lt=now - timedelta(seconds=timeout))
+    failed = []
+    for pk in old.filter(state=PredictionState.QUEUED).values_list("pk", flat=True):
+        if Prediction.objects.filter(pk=pk, state=PredictionState.QUEUED).update(
+            state=PredictionState.FAILED, finished_at=now,
+            error_message=MSG_PREDICTION_NOT_STARTED.format(minutes=max(1, timeout // 60)),
+        ):  # fmt: skip
+            failed.append(pk)
+    for pk in old.filter(state=PredictionState.RUNNING).values_list("pk", flat=True):
+        if Prediction.objects.filter(pk=pk, state=PredictionState.RUNNING).update(
+            state=PredictionState.FAILED, finished_at=now, error_message=MSG_PREDICTION_LOST.format(prediction_id=pk)
+        ):
+            failed.append(pk)
+    if failed:
+        log.warning("predictions %s: not answered within %s s; failed", failed, timeout)
+    return failed
+
+
+def predictions_redispatch(*, now=None) -> list[int]:
+    """Queued predictions whose message never reached the broker, or seems lost: send them again."""
+    now = now or timezone.now()
+    timeout = settings.JOURNEY_PREDICTION_TIMEOUT
+    waiting = Prediction.objects.filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=_resend_before(now, timeout)),
+        state=PredictionState.QUEUED,
+        created_at__gte=now - timedelta(seconds=timeout),
+    )
+    return [
+        pk
+        for pk in waiting.order_by("created_at").values_list("pk", flat=True)
+        if prediction_dispatch(prediction_id=pk)
+    ]
+
+
+def _classrooms_checked(by, classrooms) -> list:
+    from accounts.selectors import classrooms_of  # accounts reads mlworker's models
+
+    classrooms = list(classrooms)
+    if not classrooms:
+        raise ValidationError("Choose a class to share with.", code="no_class")
+    mine = set(classrooms_of(by).filter(pk__in=[c.pk for c in classrooms]).values_list("pk", flat=True))
+    if any(c.pk not in mine for c in classrooms):
+        raise ValidationError("You can share only with a class you are in.", code="not_member")
+    return classrooms
+
+
+def model_share(*, job: TrainingJob, by, classrooms) -> TrainingJob:
+    """Let the members of these classes (the owner's own) look at the model and ask it."""
+    if job.owner_id != by.pk:
+        raise PermissionError("Only the model's owner can share it.")
+    if job.state != JobState.SUCCEEDED or not job.model_file:
+        raise ValidationError("Only a trained model that is still kept can be shared.", code="no_model")
+    job.shared_with.add(*_classrooms_checked(by, classrooms))
+    return job
+
+
+def model_unshare(*, job: TrainingJob, by, classrooms=None) -> TrainingJob:
+    """Stop sharing with these classes (all of them when None). Predictions already made stay theirs."""
+    if job.owner_id != by.pk:
+        raise PermissionError("Only the model's owner can stop sharing it.")
+    if classrooms is None:
+        job.shared_with.clear()
+    else:
+        job.shared_with.remove(*classrooms)
+    return job
 
 
 def model_rename(*, job: TrainingJob, by, name: str) -> TrainingJob:
@@ -284,17 +382,20 @@ def model_rename(*, job: TrainingJob, by, name: str) -> TrainingJob:
 
 
 def model_delete(*, job: TrainingJob, by) -> None:
-    """Remove the exported model and its images from storage; the experiment's record stays."""
+    """Remove the exported model, its images and the owner's predictions; the experiment's record
+    stays. Classmates' predictions with a shared model are theirs: they stay, marked as orphaned."""
     from django.core.files.storage import default_storage
 
     if job.owner_id != by.pk:
         raise PermissionError("Only the model's owner can delete it.")
+    own = job.predictions.filter(owner=by)
     names = [job.model_file] + [t["image_path"] for t in job.top_losses]
-    for prediction in job.predictions.all():
+    for prediction in own:
         names += [prediction.image, prediction.thumbnail]
     for name in filter(None, names):
         default_storage.delete(name)
-    job.predictions.all().delete()
+    own.delete()
+    job.shared_with.clear()
     TrainingJob.objects.filter(pk=job.pk).update(model_file="", top_losses=[])
 
 
@@ -324,15 +425,59 @@ def dataset_upload(*, user, name: str, rule: str, upload) -> UserDataset:
 
 
 def dataset_dispatch(*, dataset_id: int) -> bool:
+    """Queue the check of an upload; when the broker is down it stays `checking`, unsent, and
+    housekeeping sends it once the broker is back (or rejects it after the time limit)."""
     from mlworker.tasks import dataset_check
 
     if not send(dataset_check, dataset_id, "the check of data set"):
-        UserDataset.objects.filter(pk=dataset_id, state=DatasetState.CHECKING).update(
-            state=DatasetState.REJECTED,
-            error_message="The queue that checks uploads is unavailable right now. Upload the zip again in a minute.",
-        )
         return False
+    UserDataset.objects.filter(pk=dataset_id, state=DatasetState.CHECKING).update(dispatched_at=timezone.now())
     return True
+
+
+def datasets_reap(*, now=None) -> list[int]:
+    """Reject the uploads whose check did not finish within the time limit, and free their files."""
+    from django.core.files.storage import default_storage
+
+    now = now or timezone.now()
+    timeout = settings.JOURNEY_DATASET_CHECK_TIMEOUT
+    stuck = UserDataset.objects.filter(state=DatasetState.CHECKING, created_at__lt=now - timedelta(seconds=timeout))
+    rejected = []
+    for dataset in stuck.only("id", "upload"):
+        if UserDataset.objects.filter(pk=dataset.pk, state=DatasetState.CHECKING).update(
+            state=DatasetState.REJECTED, upload="", files=[], samples=[],
+            error_message=MSG_DATASET_CHECK_STUCK.format(minutes=max(1, timeout // 60)),
+        ):  # fmt: skip
+            if dataset.upload:
+                default_storage.delete(dataset.upload)
+            _delete_tree(default_storage, f"datasets/{dataset.pk}")  # what a dead check had written
+            rejected.append(dataset.pk)
+    if rejected:
+        log.warning("data sets %s: check not finished within %s s; rejected", rejected, timeout)
+    return rejected
+
+
+def _delete_tree(storage, prefix: str) -> None:
+    try:
+        folders, files = storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in files:
+        storage.delete(f"{prefix}/{name}")
+    for folder in folders:
+        _delete_tree(storage, f"{prefix}/{folder}")
+
+
+def datasets_redispatch(*, now=None) -> list[int]:
+    """Uploads whose check was never taken (broker down, or message lost): send the check again."""
+    now = now or timezone.now()
+    timeout = settings.JOURNEY_DATASET_CHECK_TIMEOUT
+    waiting = UserDataset.objects.filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=_resend_before(now, timeout)),
+        state=DatasetState.CHECKING,
+        created_at__gte=now - timedelta(seconds=timeout),
+    ).exclude(upload="")  # an empty upload means a worker has claimed the check
+    return [pk for pk in waiting.order_by("created_at").values_list("pk", flat=True) if dataset_dispatch(dataset_id=pk)]
 
 
 def _folder_for(label: str, taken: set[str]) -> str:
@@ -399,9 +544,14 @@ def dataset_check_run(*, dataset_id: int) -> UserDataset:
         fields.update(state=DatasetState.REJECTED, error_message=problem, files=[])
     else:
         fields.update(state=DatasetState.READY)
-    UserDataset.objects.filter(pk=dataset.pk).update(**fields)
-    dataset.refresh_from_db()
-    return dataset
+    if not UserDataset.objects.filter(pk=dataset.pk, state=DatasetState.CHECKING).update(**fields):
+        # Housekeeping gave up on this check meanwhile (or the data set was deleted): keep nothing.
+        for _, name in fields["files"]:
+            default_storage.delete(name)
+        for _, name in samples:
+            default_storage.delete(name)
+        log.warning("data set %s: the check finished after it was given up; its images are dropped", dataset.pk)
+    return UserDataset.objects.filter(pk=dataset.pk).first() or dataset
 
 
 def _dataset_problem(counts: dict[str, int]) -> str:
@@ -412,6 +562,27 @@ def _dataset_problem(counts: dict[str, int]) -> str:
     if small:
         return f"Every class needs at least {MIN_PER_CLASS} images; these have fewer: {', '.join(small)}."
     return ""
+
+
+def dataset_share(*, dataset: UserDataset, by, classrooms) -> UserDataset:
+    """Let the members of these classes (the owner's own) train on the data set."""
+    if dataset.owner_id != by.pk:
+        raise PermissionError("Only the data set's owner can share it.")
+    if dataset.state != DatasetState.READY:
+        raise ValidationError("Only a checked, ready data set can be shared.", code="not_ready")
+    dataset.shared_with.add(*_classrooms_checked(by, classrooms))
+    return dataset
+
+
+def dataset_unshare(*, dataset: UserDataset, by, classrooms=None) -> UserDataset:
+    """Stop sharing with these classes (all when None). Models already trained on it stay."""
+    if dataset.owner_id != by.pk:
+        raise PermissionError("Only the data set's owner can stop sharing it.")
+    if classrooms is None:
+        dataset.shared_with.clear()
+    else:
+        dataset.shared_with.remove(*classrooms)
+    return dataset
 
 
 def dataset_delete(*, dataset: UserDataset, by) -> None:

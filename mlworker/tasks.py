@@ -16,7 +16,17 @@ from django.conf import settings
 
 from config.logging import job_context
 from mlworker.models import JobState
-from mlworker.services import MSG_TIME_LIMIT, job_claim, job_finish, jobs_reap, jobs_redispatch
+from mlworker.services import (
+    MSG_TIME_LIMIT,
+    datasets_reap,
+    datasets_redispatch,
+    job_claim,
+    job_finish,
+    jobs_reap,
+    jobs_redispatch,
+    predictions_reap,
+    predictions_redispatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +90,20 @@ def train(self, job_id: int) -> None:
 
 @shared_task(name="mlworker.tasks.housekeeping", time_limit=120, soft_time_limit=90)
 def housekeeping() -> dict:
-    """Runs every few seconds from beat: recover jobs of dead workers, re-send unsent jobs."""
-    reaped = jobs_reap()
-    sent = jobs_redispatch()
-    if reaped or sent:
-        log.info("housekeeping: reaped %s, dispatched %s", reaped, sent)
-    return {"reaped": reaped, "dispatched": sent}
+    """Runs every few seconds from beat: recover jobs of dead workers, re-send what was never
+    sent (broker down) or seems lost, and give up, with a message, on predictions and dataset
+    checks that waited past their time limit. Giving up comes first, so nothing is sent twice."""
+    result = {
+        "reaped": jobs_reap(),
+        "dispatched": jobs_redispatch(),
+        "predictions_failed": predictions_reap(),
+        "predictions_dispatched": predictions_redispatch(),
+        "datasets_rejected": datasets_reap(),
+        "datasets_dispatched": datasets_redispatch(),
+    }
+    if any(result.values()):
+        log.info("housekeeping: %s", {k: v for k, v in result.items() if v})
+    return result
 
 
 _learners = None
@@ -120,6 +138,7 @@ def _local_model(job) -> Path:
 
 @shared_task(name="mlworker.tasks.predict", acks_late=True, time_limit=300, soft_time_limit=240)
 def predict(prediction_id: int) -> None:
+    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training)."""
     from django.core.files.storage import default_storage
     from django.utils import timezone
     from PIL import Image
@@ -128,7 +147,7 @@ def predict(prediction_id: int) -> None:
     from mlworker.predicting import predict as run_predict
 
     claimed = Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
-        state=PredictionState.RUNNING
+        state=PredictionState.RUNNING, started_at=timezone.now()
     )
     if not claimed:
         return

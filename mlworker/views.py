@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.selectors import classrooms_of
 from mlworker import selectors, services
 from mlworker.forms import (
     CHAPTER_DEFAULTS,
@@ -18,10 +19,16 @@ from mlworker.forms import (
     JobForm,
     PredictForm,
     RenameForm,
+    ShareForm,
     dataset_cards,
 )
-from mlworker.models import JobState
+from mlworker.models import JobState, Prediction
 from mlworker.workers import workers_panel
+
+MSG_PREDICT_QUEUE_DOWN = (
+    "The prediction service is unavailable right now. Your image is saved and will be sent to the "
+    "model as soon as the service is back; this page updates by itself."
+)
 
 
 @login_required
@@ -62,17 +69,20 @@ def job_new(request):
 def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     epochs = list(job.epoch_rows.all())
+    can_ask = bool(job.model_file) and selectors.models_usable_by(request.user).filter(pk=job.pk).exists()
     return render(
         request,
         "mlworker/job_detail.html",
         {
             "job": job,
             "is_owner": job.owner_id == request.user.pk,
+            "can_ask": can_ask,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
             "class_names": (names := _class_names(job)),
             "confusion_rows": list(zip(names, job.confusion, strict=False)),
-            "predictions": job.predictions.all()[:20] if job.model_file else [],
+            # Only the user's own: a classmate's predictions with a shared model are theirs alone.
+            "predictions": selectors.predictions_for(user=request.user, job=job)[:20] if can_ask else [],
             "predict_form": PredictForm(),
             "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],
         },
@@ -184,13 +194,14 @@ def jobs_compare(request):
 @login_required
 @require_POST
 def predict(request, job_id):
-    job = selectors.model_get(user=request.user, job_id=job_id)
+    job = selectors.model_usable_get(user=request.user, job_id=job_id)
     if "validation" in request.POST:
         try:
             index = int(request.POST["validation"])
             prediction = services.prediction_from_validation(user=request.user, job=job, index=index)
         except (ValueError, PermissionError):
             raise Http404("No such validation image.") from None
+        _warn_if_unsent(request, [prediction])
         return redirect(prediction)
     form = PredictForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -207,15 +218,33 @@ def predict(request, job_id):
         messages.error(request, message)
     if not created:
         return redirect(job)
+    _warn_if_unsent(request, created)
     if len(created) == 1:
         return redirect(created[0])
     return redirect(reverse("mlworker:batch", args=[job.pk, created[0].batch]))
 
 
+def _warn_if_unsent(request, predictions) -> None:
+    if Prediction.objects.filter(pk__in=[p.pk for p in predictions], dispatched_at__isnull=True).exists():
+        messages.warning(request, MSG_PREDICT_QUEUE_DOWN)
+
+
+def _model_context(user, job) -> dict:
+    """What a prediction page may say and link about its model: it may since have been deleted,
+    unshared, or the user may have left the class."""
+    return {
+        "job": job,
+        "job_readable": selectors.job_can_read(user=user, job_id=job.pk),
+        "model_deleted": not job.model_file,
+    }
+
+
 @login_required
 def prediction_detail(request, prediction_id):
     prediction = selectors.prediction_get(user=request.user, prediction_id=prediction_id)
-    return render(request, "mlworker/prediction.html", {"p": prediction, "job": prediction.job})
+    return render(
+        request, "mlworker/prediction.html", {"p": prediction, **_model_context(request.user, prediction.job)}
+    )
 
 
 @login_required
@@ -239,10 +268,8 @@ def prediction_image(request, prediction_id, size):
 
 @login_required
 def prediction_batch(request, job_id, batch):
-    job = selectors.job_get(user=request.user, job_id=job_id)
-    predictions = list(selectors.predictions_for(user=request.user, job=job, batch=batch))
-    if not predictions:
-        raise Http404("No such batch.")
+    predictions = selectors.prediction_batch_get(user=request.user, job_id=job_id, batch=batch)
+    job = predictions[0].job
     if request.GET.get("format") == "csv":
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="journey-job-{job.pk}-predictions.csv"'
@@ -254,13 +281,79 @@ def prediction_batch(request, job_id, batch):
             writer.writerow([p.source_name, p.state, p.label, *probs, p.error_message])
         return response
     live = any(p.is_live for p in predictions)
-    return render(request, "mlworker/batch.html", {"job": job, "predictions": predictions, "live": live})
+    return render(
+        request,
+        "mlworker/batch.html",
+        {"predictions": predictions, "live": live, **_model_context(request.user, job)},
+    )
+
+
+def _with_share_choices(objects, classrooms):
+    """Attach to each owned object the classes it is shared with and the user's other classes."""
+    for obj in objects:
+        obj.shared = list(obj.shared_with.all())
+        obj.share_choices = [c for c in classrooms if c not in obj.shared]
+    return objects
 
 
 @login_required
 def models(request):
-    # django_session, auth_user, models page
-    return render(request, "mlworker/models.html", {"models": selectors.models_list(user=request.user)})
+    # django_session, auth_user, the user's classes, own models; with classes also: the classes
+    # each model is shared with (one prefetch), classmates' shared models
+    classrooms = list(classrooms_of(request.user))
+    own = selectors.models_list(user=request.user)
+    if classrooms:
+        own = _with_share_choices(list(own.prefetch_related("shared_with")), classrooms)
+    return render(
+        request,
+        "mlworker/models.html",
+        {
+            "models": own,
+            "shared": selectors.models_shared_with(user=request.user) if classrooms else [],
+            "has_classes": bool(classrooms),
+        },
+    )
+
+
+def _share_change(request, *, classrooms, change, done: str) -> None:
+    """Validate the chosen classes against `classrooms`, call `change(classes)`, and say what happened."""
+    form = ShareForm(request.POST, classrooms=classrooms)
+    if not form.is_valid():
+        messages.error(request, form.errors["classrooms"][0])
+        return
+    chosen = list(form.cleaned_data["classrooms"])
+    try:
+        change(chosen)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, done.format(names=", ".join(c.name for c in chosen)))
+
+
+@login_required
+@require_POST
+def model_share(request, job_id):
+    job = selectors.model_get(user=request.user, job_id=job_id)
+    _share_change(
+        request,
+        classrooms=classrooms_of(request.user),
+        change=lambda chosen: services.model_share(job=job, by=request.user, classrooms=chosen),
+        done=f"{job.display_name} is now shared with {{names}}.",
+    )
+    return redirect("mlworker:models")
+
+
+@login_required
+@require_POST
+def model_unshare(request, job_id):
+    job = selectors.model_get(user=request.user, job_id=job_id)
+    _share_change(
+        request,
+        classrooms=job.shared_with.all(),
+        change=lambda chosen: services.model_unshare(job=job, by=request.user, classrooms=chosen),
+        done=f"{job.display_name} is no longer shared with {{names}}.",
+    )
+    return redirect("mlworker:models")
 
 
 @login_required
@@ -291,20 +384,37 @@ def datasets(request):
         form = DatasetUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                services.dataset_upload(
+                dataset = services.dataset_upload(
                     user=request.user, name=form.cleaned_data["name"], rule=form.cleaned_data["rule"],
                     upload=form.cleaned_data["archive"],
                 )  # fmt: skip
             except ValidationError as exc:
                 form.add_error("archive", exc)
             else:
-                messages.info(request, "Uploaded. Journey is checking the images; this page updates by itself.")
+                dataset.refresh_from_db(fields=["dispatched_at"])
+                if dataset.dispatched_at is None:
+                    messages.warning(
+                        request,
+                        "Uploaded. The service that checks images is unavailable right now; your zip is saved "
+                        "and will be checked as soon as it is back. This page updates by itself.",
+                    )
+                else:
+                    messages.info(request, "Uploaded. Journey is checking the images; this page updates by itself.")
                 return redirect("mlworker:datasets")
     else:
         form = DatasetUploadForm()
-    mine = list(selectors.datasets_visible_to(request.user))
+    mine = _with_share_choices(list(selectors.datasets_own(user=request.user)), list(classrooms_of(request.user)))
     checking = any(d.state == "checking" for d in mine)
-    return render(request, "mlworker/datasets.html", {"form": form, "datasets": mine, "checking": checking})
+    return render(
+        request,
+        "mlworker/datasets.html",
+        {
+            "form": form,
+            "datasets": mine,
+            "checking": checking,
+            "shared": selectors.datasets_shared_with(user=request.user),
+        },
+    )
 
 
 @login_required
@@ -322,4 +432,30 @@ def dataset_delete(request, dataset_id):
     dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
     services.dataset_delete(dataset=dataset, by=request.user)
     messages.info(request, f"Deleted the data set {dataset.name} and its images.")
+    return redirect("mlworker:datasets")
+
+
+@login_required
+@require_POST
+def dataset_share(request, dataset_id):
+    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
+    _share_change(
+        request,
+        classrooms=classrooms_of(request.user),
+        change=lambda chosen: services.dataset_share(dataset=dataset, by=request.user, classrooms=chosen),
+        done=f"{dataset.name} is now shared with {{names}}.",
+    )
+    return redirect("mlworker:datasets")
+
+
+@login_required
+@require_POST
+def dataset_unshare(request, dataset_id):
+    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
+    _share_change(
+        request,
+        classrooms=dataset.shared_with.all(),
+        change=lambda chosen: services.dataset_unshare(dataset=dataset, by=request.user, classrooms=chosen),
+        done=f"{dataset.name} is no longer shared with {{names}}.",
+    )
     return redirect("mlworker:datasets")

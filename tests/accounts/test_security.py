@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import ClassMembership, Classroom, QuizDeadline
-from mlworker.models import JobState
+from mlworker.models import DatasetState, JobState, TrainingJob, UserDataset
 from mlworker.services import job_submit
 from quizzes.models import Answer
 from quizzes.services import answer_grading_failed, answers_save, attempt_start, attempt_submit
@@ -56,13 +56,20 @@ def _waiting_answer(student) -> Answer:
     return Answer.objects.get(pk=answers["t-free"].pk)
 
 
+OWNER_CHANGES = dict.fromkeys(USERS, 404) | {"owner": 302, "anonymous": LOGIN}
+
+
 @pytest.fixture
 def world(classroom, other_classroom, instructor, student, tiny_settings, take_test):
     deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
     job = job_submit(user=student, job_settings=tiny_settings)
     attempt = take_test(student)
     waiting = _waiting_answer(student)
-    return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student, "waiting": waiting}
+    model = job_submit(user=student, job_settings=tiny_settings)
+    TrainingJob.objects.filter(pk=model.pk).update(state=JobState.SUCCEEDED, model_file="jobs/m/model.pkl")
+    dataset = UserDataset.objects.create(owner=student, name="mine", rule="folders", state=DatasetState.READY)
+    return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student, "waiting": waiting,
+            "model": model, "dataset": dataset}  # fmt: skip
 
 
 def matrix(w):
@@ -157,6 +164,17 @@ def matrix(w):
             {"answers": [w["waiting"].pk], "action": "score", "score": 100},
             INSTRUCTORS_ONLY_POST,
         ),  # fmt: skip
+        # Sharing with a class: only the owner; tests/mlworker/test_sharing.py has what sharing opens.
+        **{
+            f"mlworker:{kind}_{action}": (
+                "post",
+                reverse(f"mlworker:{kind}_{action}", args=[w["model" if kind == "model" else "dataset"].pk]),
+                {"classrooms": [c.pk]},
+                OWNER_CHANGES,
+            )
+            for kind in ("model", "dataset")
+            for action in ("share", "unshare")
+        },
     }
 
 
@@ -197,6 +215,8 @@ def test_refused_posts_change_nothing(world, clients, role):
     assert QuizDeadline.objects.filter(pk=world["d"].pk).exists()
     world["job"].refresh_from_db()
     assert world["job"].state == JobState.QUEUED and not world["job"].cancel_requested
+    if role != "owner":
+        assert not world["model"].shared_with.exists() and not world["dataset"].shared_with.exists()
     clients[role].post(reverse("quizzes:review_answer", args=[world["waiting"].pk]), {"action": "score", "score": 100})
     world["waiting"].refresh_from_db()
     assert world["waiting"].needs_review and world["waiting"].score is None
@@ -239,6 +259,7 @@ def test_every_state_change_needs_the_csrf_token(world, instructor, student):
     assert strict.post(reverse("accounts:class_join_link", args=[world["c"].code])).status_code == 403
     assert strict.post(reverse("accounts:profile"), {"email": "x@example.com"}).status_code == 403
     assert Classroom.objects.count() == 2
+    assert not world["model"].shared_with.exists() and not world["dataset"].shared_with.exists()
     world["job"].refresh_from_db()
     assert world["job"].state == JobState.QUEUED
     world["waiting"].refresh_from_db()

@@ -13,7 +13,7 @@ SERVICES = COMPOSE["services"]
 
 
 def test_it_has_every_production_service():
-    assert {"postgres", "redis", "web", "worker-gpu0", "worker-cpu", "beat"} <= set(SERVICES)
+    assert {"postgres", "redis", "web", "worker-gpu0", "worker-predict0", "worker-cpu", "beat"} <= set(SERVICES)
 
 
 def test_every_named_volume_is_declared():
@@ -26,7 +26,7 @@ def test_every_named_volume_is_declared():
 
 
 def test_web_and_workers_share_media_and_model_caches():
-    for name in ("web", "worker-gpu0", "worker-cpu"):
+    for name in ("web", "worker-gpu0", "worker-predict0", "worker-cpu"):
         volumes = SERVICES[name]["volumes"]
         assert "media:/var/lib/journey/media" in volumes and "model-cache:/cache" in volumes
 
@@ -40,13 +40,35 @@ def test_the_gpu_worker_owns_one_gpu_with_concurrency_one():
     assert gpu["environment"]["CUDA_VISIBLE_DEVICES"] == devices["device_ids"][0]
 
 
+def test_predictions_have_their_own_worker_on_the_same_gpu():
+    predict, gpu = SERVICES["worker-predict0"], SERVICES["worker-gpu0"]
+    command = predict["command"]
+    assert command[command.index("-Q") + 1] == "predict" and command[command.index("-c") + 1] == "1"
+    assert predict["deploy"] == gpu["deploy"]
+    assert predict["environment"]["CUDA_VISIBLE_DEVICES"] == gpu["environment"]["CUDA_VISIBLE_DEVICES"]
+    assert "predict0@" in command[command.index("-n") + 1]
+    assert "predict0@" in predict["healthcheck"]["test"][-1]
+
+
+def test_every_queue_a_task_is_routed_to_has_a_worker():
+    from django.conf import settings
+
+    consumed = set()
+    for service in SERVICES.values():
+        command = service.get("command") or []
+        if command[:4] == ["celery", "-A", "config", "worker"]:
+            consumed |= set(command[command.index("-Q") + 1].split(","))
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed <= consumed and settings.CELERY_TASK_ROUTES["mlworker.tasks.predict"]["queue"] == "predict"
+
+
 def test_the_cpu_worker_takes_the_cpu_queue():
     command = SERVICES["worker-cpu"]["command"]
     assert command[command.index("-Q") + 1] == "cpu"
 
 
 def test_services_wait_for_healthy_dependencies():
-    for name in ("web", "worker-gpu0", "worker-cpu", "beat"):
+    for name in ("web", "worker-gpu0", "worker-predict0", "worker-cpu", "beat"):
         depends = SERVICES[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"

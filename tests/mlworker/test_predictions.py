@@ -118,8 +118,8 @@ def test_the_model_gallery_lists_and_renames_only_mine(client, student, student2
     TrainingJob.objects.filter(pk=theirs.pk).update(state=JobState.SUCCEEDED, model_file="jobs/t/model.pkl")
     client.force_login(student)
     client.post(reverse("mlworker:model_rename", args=[trained_job.pk]), {"name": "  Whiskers v1 "})
-    # django_session, auth_user, models page
-    with django_assert_num_queries(3):
+    # django_session, auth_user, the user's classes (none here), models page
+    with django_assert_num_queries(4):
         page = client.get(reverse("mlworker:models")).content.decode()
     assert "Whiskers v1" in page and f"/experiments/{theirs.pk}/" not in page
 

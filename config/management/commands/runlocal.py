@@ -1,4 +1,5 @@
-"""Run the whole site on one machine: web server, a gpu-queue worker, a cpu-queue worker with beat.
+"""Run the whole site on one machine: web server, a gpu-queue worker (training), a predict-queue
+worker (so that predictions answer while a training runs), a cpu-queue worker with beat.
 
 Ctrl-C (or SIGTERM) stops every process it started, children included.
 """
@@ -12,20 +13,26 @@ import time
 from django.core.management.base import BaseCommand
 
 
+def process_commands(py: str, addr: str) -> dict[str, list[str]]:
+    """The processes to start, by name: every queue has a worker, so nothing waits forever."""
+    celery = [py, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO"]
+    return {
+        "web": [py, "manage.py", "runserver", addr, "--noreload"],
+        "worker-gpu": celery + ["-Q", "gpu", "-c", "1", "-n", "gpu@%h"],
+        # Its own process, so that a prediction answers while a training holds worker-gpu.
+        "worker-predict": celery + ["-Q", "predict", "-c", "1", "-n", "predict@%h"],
+        "worker-cpu": celery + ["-Q", "cpu", "-c", "1", "-n", "cpu@%h", "-B"],
+    }
+
+
 class Command(BaseCommand):
-    help = "Start the web server and Celery workers (gpu, cpu + beat) in the foreground."
+    help = "Start the web server and Celery workers (gpu, predict, cpu + beat) in the foreground."
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
 
     def handle(self, *args, addr, **options):
-        py = sys.executable
-        celery = [py, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO"]
-        commands = {
-            "web": [py, "manage.py", "runserver", addr, "--noreload"],
-            "worker-gpu": celery + ["-Q", "gpu", "-c", "1", "-n", "gpu@%h"],
-            "worker-cpu": celery + ["-Q", "cpu", "-c", "1", "-n", "cpu@%h", "-B"],
-        }
+        commands = process_commands(sys.executable, addr)
         procs = {}
         stopping = False
 
