@@ -5,7 +5,7 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_ready, worker_shutdown
 from django.core.exceptions import ImproperlyConfigured
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -34,3 +34,18 @@ def use_django_logging(**kwargs):
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@worker_ready.connect
+def start_presence_beat(sender=None, **kwargs):
+    # Each worker records that it is alive, for the jobs pages (mlworker/workers.py).
+    from mlworker.workers import on_worker_ready
+
+    on_worker_ready(sender=sender)
+
+
+@worker_shutdown.connect
+def stop_presence_beat(**kwargs):
+    from mlworker.workers import on_worker_shutdown
+
+    on_worker_shutdown()

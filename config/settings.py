@@ -188,9 +188,8 @@ JOURNEY_MAX_DATASET_UPLOAD_MB = env_int("JOURNEY_MAX_DATASET_UPLOAD_MB", 200, mi
 JOURNEY_DATASET_MAX_FILES = env_int("JOURNEY_DATASET_MAX_FILES", 2000, minimum=10)
 JOURNEY_PREDICT_CACHE_MODELS = env_int("JOURNEY_PREDICT_CACHE_MODELS", 4, minimum=1)
 JOURNEY_PREDICT_CACHE_MB = env_int("JOURNEY_PREDICT_CACHE_MB", 1024, minimum=1)
-# The jobs pages ask the GPU workers what they run: wait this long for answers, reuse them this long.
-JOURNEY_WORKERS_TIMEOUT = env_float("JOURNEY_WORKERS_TIMEOUT", 1.0, minimum=0.1, maximum=10.0)
-JOURNEY_WORKERS_CACHE_SECONDS = env_int("JOURNEY_WORKERS_CACHE_SECONDS", 5, minimum=0)
+# Each worker says it is alive this often; the jobs pages count it online until three beats are missed.
+JOURNEY_WORKER_BEAT_SECONDS = env_int("JOURNEY_WORKER_BEAT_SECONDS", 10, minimum=1)
 # A prediction, or the check of an uploaded zip, not finished this long after it was saved is
 # failed by housekeeping with a message (its worker died or its message was lost). Both sit
 # above the tasks' own time limits (5 and 30 minutes).

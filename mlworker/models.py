@@ -212,3 +212,21 @@ class UserDataset(models.Model):
     @property
     def n_images(self) -> int:
         return sum(self.classes.values())
+
+
+class WorkerPresence(models.Model):
+    """A Celery worker that says it is alive: each worker process writes its row every
+    JOURNEY_WORKER_BEAT_SECONDS (mlworker/workers.py). The jobs pages read these rows, so they never
+    wait on the broker to learn who is online."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    queues = models.CharField(max_length=200, help_text="The queues it consumes, comma-separated.")
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.hostname
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [q for q in self.queues.split(",") if q]

@@ -1,111 +1,127 @@
-"""Who trains right now: the GPU workers that answer Celery's remote control and what each runs.
+"""Who trains right now: the GPU workers that are alive and the job each runs.
 
-Asked through `app.control.inspect` (so it works on Redis and on the embedded SQLite broker), with
-a short timeout, and cached for a few seconds: a page never waits long for it and never fails
-because of it. When the broker or the workers do not answer, the status says "unknown".
-How many experiments wait is read from the database, not from the broker.
+Every worker process writes a WorkerPresence row when it is ready and every
+JOURNEY_WORKER_BEAT_SECONDS after that (a thread in the worker's main process, started by Celery's
+worker_ready signal; see config/celery_app.py), and deletes it when it stops cleanly. A worker
+killed outright just stops beating and drops off after three missed beats. Pages read the rows and
+the running jobs (which record the worker that claimed them) from the database: they never wait on
+the broker, and they work the same on Redis and on the embedded SQLite broker.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import close_old_connections, connection
+from django.utils import timezone
 
-from mlworker.models import JobState, TrainingJob
+from mlworker.models import JobState, TrainingJob, WorkerPresence
 
 log = logging.getLogger(__name__)
 
-CACHE_KEY = "mlworker:workers-status"
 GPU_QUEUE = "gpu"
-TRAIN_TASK = "mlworker.tasks.train"
-PREDICT_TASK = "mlworker.tasks.predict"
 
 
-@dataclass(frozen=True)
-class CurrentTask:
-    name: str
-    object_id: int | None  # the job's (or prediction's) id: each task takes one id
+# ---------------------------------------------------------------- the workers' side
+
+
+def presence_beat(*, hostname: str, queues: Iterable[str], now=None) -> None:
+    """Say that this worker is alive and which queues it consumes now."""
+    now = now or timezone.now()
+    names = ",".join(sorted(set(queues)))
+    updated = WorkerPresence.objects.filter(hostname=hostname).update(queues=names, seen_at=now)
+    if not updated:
+        WorkerPresence.objects.update_or_create(
+            hostname=hostname, defaults={"queues": names, "seen_at": now, "started_at": now}
+        )
+
+
+def presence_clear(*, hostname: str) -> None:
+    WorkerPresence.objects.filter(hostname=hostname).delete()
+
+
+class PresenceBeat(threading.Thread):
+    """Beats for one worker until stopped. `queues` is asked afresh each time, so a queue added or
+    cancelled through remote control shows on the next beat."""
+
+    def __init__(self, hostname: str, queues: Callable[[], Iterable[str]], every: float):
+        super().__init__(name="presence-beat", daemon=True)
+        self.hostname, self.queues, self.every = hostname, queues, every
+        self._stop_event = threading.Event()
+
+    def run(self):
+        try:
+            while True:
+                try:
+                    close_old_connections()
+                    presence_beat(hostname=self.hostname, queues=self.queues())
+                except Exception:  # a database blip costs one beat, never the worker
+                    log.exception("presence beat failed")
+                if self._stop_event.wait(self.every):
+                    break
+        finally:
+            connection.close()
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=5)
+        try:
+            presence_clear(hostname=self.hostname)
+        finally:
+            connection.close()
+
+
+_beat: PresenceBeat | None = None
+
+
+def on_worker_ready(sender=None, **kwargs) -> None:
+    """Celery's worker_ready: `sender` is the worker's consumer."""
+    global _beat
+
+    def queues():
+        return [q.name for q in sender.task_consumer.queues]
+
+    _beat = PresenceBeat(sender.hostname, queues, settings.JOURNEY_WORKER_BEAT_SECONDS)
+    _beat.start()
+
+
+def on_worker_shutdown(**kwargs) -> None:
+    global _beat
+    if _beat is not None:
+        _beat.stop()
+        _beat = None
+
+
+# ---------------------------------------------------------------- the pages' side
 
 
 @dataclass(frozen=True)
 class GpuWorker:
     hostname: str
-    tasks: tuple[CurrentTask, ...] = ()
+    job_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class WorkersStatus:
-    known: bool  # False when the broker or the workers did not answer in time
-    workers: tuple[GpuWorker, ...] = ()
-
-    @property
-    def online(self) -> int | None:
-        return len(self.workers) if self.known else None
-
-
-def _object_id(task: dict) -> int | None:
-    args = task.get("args")
-    if isinstance(args, (list, tuple)) and len(args) == 1:
-        try:
-            return int(args[0])
-        except (TypeError, ValueError):
-            return None
-    if isinstance(args, str):  # a worker asked with safe=True answers with the repr: "[12]" or "(12,)"
-        digits = args.strip("[](), ")
-        return int(digits) if digits.isdigit() else None
-    return None
-
-
-def status_from_replies(queues: dict | None, active: dict | None) -> WorkersStatus:
-    """Celery's `active_queues` and `active` replies -> the workers consuming the gpu queue and
-    what each is running. Replies map a worker's hostname to a list; a worker that answered
-    `active_queues` but not `active` is counted as online with nothing known to be running.
-    """
-    workers = []
-    for hostname in sorted(queues or {}):
-        if not any(q.get("name") == GPU_QUEUE for q in (queues[hostname] or [])):
-            continue
-        tasks = tuple(
-            CurrentTask(name=t.get("name", ""), object_id=_object_id(t)) for t in (active or {}).get(hostname) or []
-        )
-        workers.append(GpuWorker(hostname=hostname, tasks=tasks))
-    return WorkersStatus(known=True, workers=tuple(workers))
-
-
-def _ask_workers() -> tuple[dict, dict]:
-    from config.celery_app import app
-
-    timeout = settings.JOURNEY_WORKERS_TIMEOUT
-    with app.connection_for_write() as conn:
-        # No retries: kombu's default retry loop would hold the page for seconds when the broker is down.
-        conn.ensure_connection(max_retries=0, timeout=timeout)
-        # With no idea how many workers there are, the first question waits its whole timeout...
-        queues = app.control.inspect(timeout=timeout, connection=conn).active_queues() or {}
-        gpu = [h for h, qs in queues.items() if any(q.get("name") == GPU_QUEUE for q in qs or [])]
-        if not gpu:
-            return queues, {}
-        # ...the second knows who should answer, and returns as soon as they have.
-        active = app.control.inspect(timeout=timeout, connection=conn, destination=gpu, limit=len(gpu)).active()
-    return queues, active or {}
-
-
-def workers_status() -> WorkersStatus:
-    """The GPU workers online and their current tasks, at most JOURNEY_WORKERS_CACHE_SECONDS old."""
-    status = cache.get(CACHE_KEY)
-    if status is not None:
-        return status
-    try:
-        status = status_from_replies(*_ask_workers())
-    except Exception as exc:  # broker down, refused, timed out: the page says "unknown"
-        log.warning("could not ask the workers: %s: %s", exc.__class__.__name__, exc)
-        status = WorkersStatus(known=False)
-    # An unknown answer is cached too, so a broker that is down slows one page every few seconds, not all.
-    cache.set(CACHE_KEY, status, settings.JOURNEY_WORKERS_CACHE_SECONDS)
-    return status
+def gpu_workers_online(*, now=None) -> list[GpuWorker]:
+    """The workers consuming the gpu queue that beat within the last three beats, each with the
+    jobs it runs. Two queries."""
+    now = now or timezone.now()
+    since = now - timedelta(seconds=3 * settings.JOURNEY_WORKER_BEAT_SECONDS)
+    hosts = [
+        w.hostname
+        for w in WorkerPresence.objects.filter(seen_at__gte=since).order_by("hostname")
+        if GPU_QUEUE in w.queue_names
+    ]
+    # Every running job, not only those of `hosts`: as many as there are GPUs busy, and always
+    # exactly one query (an empty `__in` would skip it).
+    running: dict[str, list[int]] = {}
+    for host, pk in TrainingJob.objects.filter(state=JobState.RUNNING).values_list("worker", "pk"):
+        running.setdefault(host, []).append(pk)
+    return [GpuWorker(host, tuple(sorted(running.get(host, [])))) for host in hosts]
 
 
 def jobs_waiting_count() -> int:
@@ -121,17 +137,17 @@ class WorkerLine:
 
 
 def worker_lines(
-    status: WorkersStatus, *, jobs: Iterable[TrainingJob], describe: Callable[[TrainingJob], str]
+    workers: Iterable[GpuWorker], *, jobs: Iterable[TrainingJob], describe: Callable[[TrainingJob], str]
 ) -> list[WorkerLine]:
     """One line per GPU worker, in words a viewer may read: a job among `jobs` (those the viewer may
-    see) is described by `describe`; any other task is only "busy"; no task is "idle"."""
+    see) is described by `describe`; any other job is only "busy"; no job is "idle"."""
     mine = {job.pk: job for job in jobs}
     lines = []
-    for w in status.workers:
-        if not w.tasks:
+    for w in workers:
+        if not w.job_ids:
             lines.append(WorkerLine(w.hostname, "idle"))
             continue
-        shown = [mine[t.object_id] for t in w.tasks if t.name == TRAIN_TASK and t.object_id in mine]
+        shown = [mine[pk] for pk in w.job_ids if pk in mine]
         if shown:
             lines.append(WorkerLine(w.hostname, "; ".join(describe(j) for j in shown), shown[0].get_absolute_url()))
         else:
@@ -140,11 +156,10 @@ def worker_lines(
 
 
 def workers_panel(*, jobs: Iterable[TrainingJob], describe: Callable[[TrainingJob], str]) -> dict:
-    """What the jobs pages show about the workers and the queue (one database query: the count)."""
-    status = workers_status()
+    """What the jobs pages show about the workers and the queue (at most three queries)."""
+    workers = gpu_workers_online()
     return {
-        "known": status.known,
-        "online": status.online,
-        "lines": worker_lines(status, jobs=jobs, describe=describe),
+        "online": len(workers),
+        "lines": worker_lines(workers, jobs=jobs, describe=describe),
         "waiting": jobs_waiting_count(),
     }

@@ -133,21 +133,6 @@ def celery_worker(worker_env, tmp_path_factory):
     worker.stop()
 
 
-@pytest.fixture(autouse=True)
-def _workers_answer_from_a_stub(request, monkeypatch):
-    """Pages that show the GPU workers must not wait on a broker in unit tests: unless a test runs
-    a real worker, nobody answers at once. Each test starts with nothing cached."""
-    from django.core.cache import cache
-
-    from mlworker import workers
-
-    if "celery_worker" not in request.fixturenames:
-        monkeypatch.setattr(workers, "_ask_workers", lambda: ({}, {}))
-    cache.delete(workers.CACHE_KEY)
-    yield
-    cache.delete(workers.CACHE_KEY)
-
-
 @pytest.fixture
 def tiny_settings():
     from mlworker.services import JobSettings

@@ -205,8 +205,9 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     # the questions' own fields
     with django_assert_num_queries(7):
         assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
-    # django_session, auth_user, classroom, the class's jobs with their owners, jobs waiting in the queue
-    with django_assert_num_queries(5):
+    # django_session, auth_user, classroom, the class's jobs with their owners, GPU workers alive, the
+    # jobs they run, jobs waiting in the queue
+    with django_assert_num_queries(7):
         assert client.get(reverse("accounts:class_jobs", args=[classroom.pk])).status_code == 200
 
 

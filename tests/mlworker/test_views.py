@@ -66,8 +66,8 @@ def test_the_jobs_list_shows_only_the_users_jobs(client, student, student2, tiny
     mine = job_submit(user=student, job_settings=tiny_settings)
     theirs = job_submit(user=student2, job_settings=tiny_settings)
     client.force_login(student)
-    # django_session, auth_user, jobs page, jobs waiting in the queue
-    with django_assert_num_queries(4):
+    # django_session, auth_user, jobs page, GPU workers alive, the jobs they run, jobs waiting in the queue
+    with django_assert_num_queries(6):
         page = client.get(reverse("mlworker:jobs")).content.decode()
     assert f"#{mine.pk}<" in page and f"#{theirs.pk}<" not in page
 

@@ -1,53 +1,58 @@
-"""The GPU workers and the queue on the jobs pages: Celery's replies in words, the cache, a broker
-that is down, and (marker `worker`) a real worker answering."""
+"""The GPU workers and the queue on the jobs pages: the presence rows workers write, what a viewer
+may read of them, and (marker `worker`) a real worker that shows up, and leaves when it stops."""
 
 import socket
-import time
+from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.services import classroom_create, classroom_join
 from mlworker import workers
-from mlworker.models import JobState, TrainingJob
+from mlworker.models import JobState, TrainingJob, WorkerPresence
 from mlworker.services import job_submit
-from mlworker.workers import CurrentTask, GpuWorker, WorkersStatus
+from mlworker.workers import GpuWorker
+from tests.support import WorkerProcess, wait_for
 
-# Saved before the autouse stub in tests/conftest.py replaces it for each test.
-REAL_ASK = workers._ask_workers
-TRAIN = "mlworker.tasks.train"
-PREDICT = "mlworker.tasks.predict"
+pytestmark = pytest.mark.django_db
 
 
-def replies(running: dict[str, list]):
-    """Fake `active_queues` and `active` replies: every named worker consumes gpu, plus a cpu-only one."""
-    queues = {host: [{"name": "gpu"}, {"name": "cpu"}] for host in running}
-    queues["cpu@box"] = [{"name": "cpu"}]
-    return queues, {host: tasks for host, tasks in running.items()}
+def _alive(hostname, queues=("gpu", "cpu"), seconds_ago=0):
+    workers.presence_beat(hostname=hostname, queues=queues, now=timezone.now() - timedelta(seconds=seconds_ago))
 
 
-def test_it_keeps_the_workers_of_the_gpu_queue_and_their_tasks():
-    queues, active = replies({"gpu1@box": [{"name": TRAIN, "args": [12]}], "gpu0@box": []})
-    status = workers.status_from_replies(queues, active)
-    assert status == WorkersStatus(
-        known=True,
-        workers=(GpuWorker("gpu0@box", ()), GpuWorker("gpu1@box", (CurrentTask(TRAIN, 12),))),
-    )
-    assert status.online == 2
-    assert WorkersStatus(known=False).online is None
+def _running(job, worker):
+    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.RUNNING, worker=worker)
 
 
-def test_it_reads_a_tasks_id_from_its_args_or_their_repr():
-    assert [workers._object_id({"args": a}) for a in ([7], "[7]", "(7,)", ["x"], [], None, [1, 2])] == [
-        7, 7, 7, None, None, None, None,
-    ]  # fmt: skip
+def test_a_beat_creates_then_refreshes_one_row_per_worker():
+    _alive("gpu0@box", seconds_ago=50)
+    first = WorkerPresence.objects.get()
+    _alive("gpu0@box", queues=("gpu",))
+    again = WorkerPresence.objects.get()
+    assert again.started_at == first.started_at and again.seen_at > first.seen_at
+    assert again.queue_names == ["gpu"]
 
 
-def test_a_worker_that_answers_queues_but_not_active_counts_as_online_and_idle():
-    queues, _ = replies({"gpu0@box": []})
-    status = workers.status_from_replies(queues, {})
-    assert [(w.hostname, w.tasks) for w in status.workers] == [("gpu0@box", ())]
+def test_only_recent_workers_of_the_gpu_queue_count_with_the_jobs_they_run(settings, student, tiny_settings):
+    settings.JOURNEY_WORKER_BEAT_SECONDS = 10
+    _alive("gpu1@box")
+    _alive("gpu0@box", seconds_ago=25)  # two beats missed: still online
+    _alive("gone@box", seconds_ago=31)  # three missed: gone
+    _alive("cpu@box", queues=("cpu",))
+    job = job_submit(user=student, job_settings=tiny_settings)
+    _running(job, "gpu1@box")
+    finished = job_submit(user=student, job_settings=tiny_settings)
+    TrainingJob.objects.filter(pk=finished.pk).update(state=JobState.SUCCEEDED, worker="gpu0@box")
+    # worker presence, running jobs on those workers
+    assert workers.gpu_workers_online() == [GpuWorker("gpu0@box", ()), GpuWorker("gpu1@box", (job.pk,))]
+
+
+def test_a_cleared_worker_is_gone_at_once():
+    _alive("gpu0@box")
+    workers.presence_clear(hostname="gpu0@box")
+    assert workers.gpu_workers_online() == []
 
 
 def _job(pk, name=""):
@@ -55,71 +60,26 @@ def _job(pk, name=""):
 
 
 def test_it_names_only_the_jobs_the_viewer_may_see_and_says_busy_for_the_rest():
-    status = WorkersStatus(
-        known=True,
-        workers=(
-            GpuWorker("a@box", ()),
-            GpuWorker("b@box", (CurrentTask(TRAIN, 3),)),
-            GpuWorker("c@box", (CurrentTask(TRAIN, 99),)),
-            GpuWorker("d@box", (CurrentTask(PREDICT, 3),)),  # prediction 3, not job 3
-        ),
-    )
-    lines = workers.worker_lines(status, jobs=[_job(3, "cats"), _job(4)], describe=lambda j: f"{j.display_name}!")
+    online = [GpuWorker("a@box", ()), GpuWorker("b@box", (3,)), GpuWorker("c@box", (99,))]
+    lines = workers.worker_lines(online, jobs=[_job(3, "cats"), _job(4)], describe=lambda j: f"{j.display_name}!")
     assert [(line.hostname, line.doing, line.url) for line in lines] == [
         ("a@box", "idle", ""),
         ("b@box", "cats!", reverse("mlworker:job", args=[3])),
         ("c@box", "busy", ""),
-        ("d@box", "busy", ""),
     ]
-
-
-def test_it_asks_once_per_cache_period_and_says_unknown_when_asking_fails(monkeypatch, settings):
-    calls = []
-
-    def broken():
-        calls.append(1)
-        raise OSError("connection refused")
-
-    monkeypatch.setattr(workers, "_ask_workers", broken)
-    assert workers.workers_status() == WorkersStatus(known=False)
-    assert workers.workers_status() == WorkersStatus(known=False)
-    assert len(calls) == 1  # the unknown answer is cached too
-    settings.JOURNEY_WORKERS_CACHE_SECONDS = 0
-    cache.delete(workers.CACHE_KEY)
-    workers.workers_status()
-    workers.workers_status()
-    assert len(calls) == 3
-
-
-@pytest.mark.parametrize("down", ["redis://127.0.0.1:1/0", "sqla+sqlite:///{tmp}/no-such-dir/broker.sqlite3"])
-def test_a_broker_that_is_down_gives_unknown_quickly(monkeypatch, settings, broker_url, tmp_path, down):
-    from tests.support import use_broker
-
-    monkeypatch.setattr(workers, "_ask_workers", REAL_ASK)
-    settings.JOURNEY_WORKERS_TIMEOUT = 0.5
-    use_broker(down.format(tmp=tmp_path))
-    try:
-        started = time.monotonic()
-        status = workers.workers_status()
-        elapsed = time.monotonic() - started
-    finally:
-        use_broker(broker_url)
-    assert status.known is False and elapsed < 5
 
 
 # ---------------------------------------------------------------- pages
 
 
-@pytest.mark.django_db
-def test_the_jobs_list_shows_the_workers_the_students_own_job_and_the_queue(
-    client, student, student2, tiny_settings, monkeypatch
-):
+def test_the_jobs_list_shows_the_workers_the_students_own_job_and_the_queue(client, student, student2, tiny_settings):
     mine = job_submit(user=student, job_settings=tiny_settings)
     theirs = job_submit(user=student2, job_settings=tiny_settings)
     job_submit(user=student2, job_settings=tiny_settings)  # waiting
-    TrainingJob.objects.filter(pk__in=[mine.pk, theirs.pk]).update(state=JobState.RUNNING)
-    running = {"gpu0@box": [{"name": TRAIN, "args": [mine.pk]}], "gpu1@box": [{"name": TRAIN, "args": [theirs.pk]}]}
-    monkeypatch.setattr(workers, "_ask_workers", lambda: replies(running))
+    _alive("gpu0@box")
+    _alive("gpu1@box")
+    _running(mine, "gpu0@box")
+    _running(theirs, "gpu1@box")
     client.force_login(student)
     page = client.get(reverse("mlworker:jobs")).content.decode()
     assert "GPU workers online: <strong>2</strong>" in page
@@ -129,9 +89,8 @@ def test_the_jobs_list_shows_the_workers_the_students_own_job_and_the_queue(
     assert "Experiments waiting in the queue: <strong>1</strong>" in page
 
 
-@pytest.mark.django_db
 def test_the_class_jobs_page_names_the_classs_job_and_only_busy_for_another_class(
-    client, instructor, student, make_user, tiny_settings, monkeypatch
+    client, instructor, student, make_user, tiny_settings
 ):
     other_student = make_user("student3")
     classroom = classroom_create(by=instructor, name="Monday group")
@@ -139,38 +98,45 @@ def test_the_class_jobs_page_names_the_classs_job_and_only_busy_for_another_clas
     ours = job_submit(user=student, job_settings=tiny_settings)
     TrainingJob.objects.filter(pk=ours.pk).update(name="cats at 64 px")
     other = job_submit(user=other_student, job_settings=tiny_settings)
-    running = {"gpu0@box": [{"name": TRAIN, "args": [ours.pk]}], "gpu1@box": [{"name": TRAIN, "args": [other.pk]}]}
-    monkeypatch.setattr(workers, "_ask_workers", lambda: replies(running))
+    _alive("gpu0@box")
+    _alive("gpu1@box")
+    _running(ours, "gpu0@box")
+    _running(other, "gpu1@box")
+    job_submit(user=other_student, job_settings=tiny_settings)  # waits, whoever's it is
     client.force_login(instructor)
     page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
     url = reverse("mlworker:job", args=[ours.pk])
     assert f'<code>gpu0@box</code>: <a href="{url}">cats at 64 px, student</a>' in page
     assert "<code>gpu1@box</code>: busy" in page and "student3" not in page
-    assert "Experiments waiting in the queue: <strong>2</strong>" in page
+    assert "Experiments waiting in the queue: <strong>1</strong>" in page
 
 
-@pytest.mark.django_db
-def test_the_jobs_page_says_unknown_when_the_workers_do_not_answer(client, student, monkeypatch):
-    def down():
-        raise ConnectionRefusedError
-
-    monkeypatch.setattr(workers, "_ask_workers", down)
+def test_the_jobs_page_says_when_no_worker_is_online(client, student, settings):
+    _alive("gpu0@box", seconds_ago=3 * settings.JOURNEY_WORKER_BEAT_SECONDS + 1)
     client.force_login(student)
-    response = client.get(reverse("mlworker:jobs"))
-    assert response.status_code == 200
-    assert "GPU workers online: <strong>unknown</strong>" in response.content.decode()
+    page = client.get(reverse("mlworker:jobs")).content.decode()
+    assert "GPU workers online: <strong>0</strong>" in page and "wait safely in the queue" in page
+    assert "gpu0@box" not in page
 
 
-# ---------------------------------------------------------------- a real worker
+# ---------------------------------------------------------------- real workers
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_running_worker_answers_and_shows_on_the_jobs_page(celery_worker, client, student, settings):
-    settings.JOURNEY_WORKERS_TIMEOUT = 3.0  # the embedded broker polls for replies about once a second
-    status = workers.workers_status()
-    hostname = f"test@{socket.gethostname()}"
-    assert status.known and hostname in [w.hostname for w in status.workers]
+def test_a_worker_shows_on_the_jobs_page_while_it_runs_and_leaves_when_it_stops(
+    celery_worker, worker_env, client, student, tmp_path
+):
+    shared = f"test@{socket.gethostname()}"
+    visitor = f"visitor@{socket.gethostname()}"
     client.force_login(student)
-    page = client.get(reverse("mlworker:jobs")).content.decode()
-    assert "GPU workers online: <strong>" in page and f"<code>{hostname}</code>: " in page
+    worker = WorkerProcess(worker_env, tmp_path / "visitor.log", queues="gpu", name="visitor")
+    try:
+        wait_for(lambda: visitor in [w.hostname for w in workers.gpu_workers_online()], timeout=30,
+                 what="the new worker's first beat")  # fmt: skip
+        page = client.get(reverse("mlworker:jobs")).content.decode()
+        assert f"<code>{shared}</code>: idle" in page and f"<code>{visitor}</code>: idle" in page
+    finally:
+        worker.stop()
+    assert not WorkerPresence.objects.filter(hostname=visitor).exists()  # a clean stop clears its row
+    assert f"<code>{visitor}</code>" not in client.get(reverse("mlworker:jobs")).content.decode()
