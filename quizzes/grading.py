@@ -1,9 +1,8 @@
 """Grade a free-text answer against a question's key points and misconceptions, and say how sure.
 
 A key point earns credit when the answer has words for the key point's distinctive words (matched
-as contextual token embeddings of all-MiniLM-L6-v2, as BERTScore does, each answer token standing
-for one key-point word at most); the credit is kept only if the rest of the answer is about what
-the reference says, in words the reference has. An answer that asserts a listed
+as contextual token embeddings of all-MiniLM-L6-v2, as BERTScore does); the credit is kept only if
+the rest of the answer is about what the reference says. An answer that asserts a listed
 misconception or negates the key points it matches is contradicted. Verdicts close to a threshold
 go to an instructor. bench/grading/ holds the benchmark, the calibration on its dev split and the
 results on its test split.
@@ -73,16 +72,16 @@ class Thresholds:
     """Every number a verdict depends on. The defaults come from bench/grading/calibrate.py, which
     searched them on the dev split only; the off-topic and copy limits were set by hand."""
 
-    cover_lo: float = 0.3  # key-point evidence (token recall) at or below this earns no credit
-    cover_width: float = 0.1  # ... and at cover_lo + cover_width or above, full credit
-    similarity_weight: float = 0.1  # how much a key point's sentence similarity adds to its evidence
+    cover_lo: float = 0.35  # key-point evidence (token recall) at or below this earns no credit
+    cover_width: float = 0.2  # ... and at cover_lo + cover_width or above, full credit
+    similarity_weight: float = 0.0  # how much a key point's sentence similarity adds to its evidence
     precision_lo: float = 0.55  # answer precision at or below which no credit is kept
     precision_width: float = 0.0  # ... and at precision_lo + precision_width or above, all of it (0: a step)
     novelty_at: float = 0.4  # share of novel words at or above which the answer makes another claim
     correct_at: float = 0.65  # mean key-point credit for "correct"
     partial_at: float = 0.25  # the best key point's credit for "partial"
     negated_share_at: float = 0.4  # share of the matched key-point words that the answer negates
-    misconception_at: float = 0.5  # centred similarity of an answer sentence to a misconception
+    misconception_at: float = 0.45  # centred similarity of an answer sentence to a misconception
     misconception_margin: float = 0.1  # ... and how much closer to it than to any key point
     off_topic_below: float = 0.25  # raw similarity of every sentence to everything in the question
     copy_share: float = 0.8  # share of the answer's content words that are the question's own
@@ -433,23 +432,6 @@ def _turned_clauses(
     return turned
 
 
-def _one_to_one(claim: _Claim, sims: np.ndarray) -> np.ndarray:
-    """Each weighted word of a claim matched to a different answer token, greedily, best pairs first."""
-    words = np.array([sims[list(i)].mean(axis=0) for i, _ in claim.weights])
-    scores = np.zeros(len(words))
-    if words.size == 0:
-        return scores
-    w = words.copy()
-    for _ in range(min(w.shape)):
-        r, c = np.unravel_index(np.argmax(w), w.shape)
-        if w[r, c] == -np.inf:
-            break
-        scores[r] = words[r, c]
-        w[r, :] = -np.inf
-        w[:, c] = -np.inf
-    return scores
-
-
 def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
     """Everything the model says about one answer, before any threshold is applied."""
     spec = _normalised(spec)
@@ -492,8 +474,7 @@ def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
         best = sims.max(axis=1)
         where = sims.argmax(axis=1)
         scores = np.array([best[list(i)].mean() for i, _ in claim.weights])
-        # Credit counts each answer token once: "high" cannot stand for both "performs" and "well".
-        recall.append(_weighted(claim, _one_to_one(claim, sims)))
+        recall.append(_weighted(claim, scores))
         # Each well-matched word of the key point against the token it matched: do their clauses
         # disagree in polarity ("not", "n't", "without", ...)? The share of matched weight that does.
         turned = _turned_clauses(claim, where, token_clause, clause_words, clause_owner, k)
