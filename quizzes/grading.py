@@ -77,6 +77,7 @@ class Thresholds:
     similarity_weight: float = 0.0  # how much a key point's sentence similarity adds to its evidence
     precision_lo: float = 0.55  # answer precision at or below which no credit is kept
     precision_width: float = 0.0  # ... and at precision_lo + precision_width or above, all of it (0: a step)
+    novelty_at: float = 0.4  # share of novel words at or above which the answer makes another claim
     correct_at: float = 0.65  # mean key-point credit for "correct"
     partial_at: float = 0.25  # the best key point's credit for "partial"
     negated_share_at: float = 0.4  # share of the matched key-point words that the answer negates
@@ -170,6 +171,11 @@ NEGATION_MATCH = 0.5
 # Precision over a handful of words says little: it is shrunk towards that of a typical on-topic
 # answer, as if this many words of that precision were added.
 PRECISION_PRIOR, PRECISION_PRIOR_WORDS = 0.7, 2
+# An answer word whose best match among the key points' and reference's tokens is under this says
+# something the reference does not ("GPU memory" in an answer on overfitting). The share of such
+# words is shrunk the same way, towards that of a typical on-topic answer.
+NOVEL_BELOW = 0.4
+NOVELTY_PRIOR, NOVELTY_PRIOR_WORDS = 0.1, 2
 
 
 def _clause_spans(text: str) -> list[tuple[int, int]]:
@@ -232,19 +238,33 @@ class _Doc:
     clause_words: tuple[frozenset[str], ...]
 
 
-def _encode(texts: list[str]) -> list[_Doc]:
+def _model_outputs(texts: list[str]) -> list[tuple[list[int], np.ndarray, np.ndarray, list[tuple[int, int]]]]:
+    """What the model gives for each text: word-piece ids, token and sentence embeddings, offsets."""
     model = load_model()
     tokenizer = model.tokenizer
     outputs = model.encode(texts, output_value=None, batch_size=32, show_progress_bar=False)
-    docs = []
+    result = []
     for text, out in zip(texts, outputs):
-        ids = out["input_ids"].tolist()
-        pieces = tuple(tokenizer.convert_ids_to_tokens(ids))
-        emb = out["token_embeddings"].float().numpy()
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
         offsets = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length)[
             "offset_mapping"
         ]
+        result.append(
+            (
+                out["input_ids"].tolist(),
+                out["token_embeddings"].float().numpy(),
+                out["sentence_embedding"].float().numpy(),
+                [tuple(o) for o in offsets],
+            )
+        )
+    return result
+
+
+def _encode(texts: list[str]) -> list[_Doc]:
+    tokenizer = load_model().tokenizer
+    docs = []
+    for text, (ids, emb, sentence, offsets) in zip(texts, _model_outputs(texts)):
+        pieces = tuple(tokenizer.convert_ids_to_tokens(ids))
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
         spans = _clause_spans(text)
         clause_of = np.full(len(pieces), -1)
         if len(offsets) == len(pieces):
@@ -265,7 +285,7 @@ def _encode(texts: list[str]) -> list[_Doc]:
         docs.append(
             _Doc(
                 text=text,
-                sentence=out["sentence_embedding"].float().numpy(),
+                sentence=sentence,
                 pieces=pieces,
                 tokens=emb,
                 words=tuple(words),
@@ -352,6 +372,7 @@ class Analysis:
     misconception_sim: tuple[float, ...] = ()  # per misconception: best centred sentence similarity
     misconception_margin: tuple[float, ...] = ()  # ... minus that sentence's similarity to its closest key point
     precision: float = 0.0  # share of the answer's own content words that the key points or reference use
+    novelty: float = 0.0  # share of the answer's own content words that nothing in the reference matches
     topic_sim: float = 0.0  # best raw similarity of a sentence to the question, key points or reference
     copy_share: float = 0.0  # share of the answer's content words that are the question's words
 
@@ -487,6 +508,8 @@ def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
                 own.append(float((d.tokens[list(pieces)] @ idx.expected.T).max(axis=1).mean()))
     # A few words say little about precision: shrink it towards a typical on-topic answer's.
     precision = (sum(own) + PRECISION_PRIOR * PRECISION_PRIOR_WORDS) / (len(own) + PRECISION_PRIOR_WORDS)
+    novel = sum(1 for x in own if x < NOVEL_BELOW)
+    novelty = (novel + NOVELTY_PRIOR * NOVELTY_PRIOR_WORDS) / (len(own) + NOVELTY_PRIOR_WORDS)
     content = [_stem(w) for w in _content_words(text)]
     copy_share = sum(1 for w in content if w in idx.prompt_stems) / max(len(content), 1)
     return Analysis(
@@ -499,6 +522,7 @@ def analyse(spec: FreeTextSpec, answer: str) -> Analysis:
         misconception_sim=tuple(mc_sim),
         misconception_margin=tuple(mc_margin),
         precision=precision,
+        novelty=novelty,
         topic_sim=topic_sim,
         copy_share=copy_share,
     )
@@ -575,27 +599,38 @@ def decide(spec: FreeTextSpec, a: Analysis, th: Thresholds = THRESHOLDS) -> Grad
     ]
     misconception = int(np.argmax(mc_margins)) if mc_margins and max(mc_margins) >= 0 else None
     negation_margin = negated_share - th.negated_share_at
+    # Most of the answer's own words have no counterpart in the reference: whatever key-point words
+    # it reuses, the claim it makes is another one ("overfitting is when the model is too big for the
+    # GPU's memory").
+    novelty_margin = a.novelty - th.novelty_at
+    elsewhere = novelty_margin >= 0
 
-    if misconception is not None or negation_margin >= 0:
-        contradicted = True
+    contradicted = misconception is not None or negation_margin >= 0
+    if contradicted:
         verdict = "incorrect"
         score = 0.0
-        margin = max(mc_margins[misconception] if misconception is not None else -1.0, negation_margin)
+        margin = max(mc_margins[misconception] if misconception is not None else -1.0, negation_margin, novelty_margin)
+    elif elsewhere:
+        verdict = "incorrect"
+        score = 0.0
+        covered = nothing
+        margin = max(novelty_margin, th.partial_at - best)
     else:
-        contradicted = False
         if score >= th.correct_at:
             verdict, margin = "correct", score - th.correct_at
         elif best >= th.partial_at:
             verdict, margin = "partial", min(best - th.partial_at, th.correct_at - score)
         else:
             verdict, margin = "incorrect", th.partial_at - best
-        # Nearly a contradiction is a reason for doubt too.
-        margin = min([margin, -negation_margin] + [-m for m in mc_margins])
+        # Nearly a contradiction, or nearly another claim, is a reason to doubt credit given; an answer
+        # that earns none is not made more doubtful by also nearly contradicting the reference.
+        if verdict != "incorrect":
+            margin = min([margin, -negation_margin, -novelty_margin] + [-m for m in mc_margins])
     confidence = _confidence(margin, th)
     if a.truncated:
         confidence = min(confidence, 0.5)
 
-    feedback = _feedback(spec, verdict, covered, negated, misconception)
+    feedback = _feedback(spec, verdict, covered, negated, misconception, elsewhere)
     if a.truncated:
         feedback += " Your answer is very long, so only its beginning was read; an instructor will check it."
     if confidence < th.review_below:
@@ -603,7 +638,9 @@ def decide(spec: FreeTextSpec, a: Analysis, th: Thresholds = THRESHOLDS) -> Grad
     return Grade(round(score, 3), verdict, round(confidence, 3), covered, contradicted, feedback)
 
 
-def _feedback(spec: FreeTextSpec, verdict: str, covered, negated, misconception: int | None) -> str:
+def _feedback(
+    spec: FreeTextSpec, verdict: str, covered, negated, misconception: int | None, elsewhere: bool = False
+) -> str:
     n = len(covered)
     missing = [spec.key_points[k] for k in range(n) if not covered[k]]
     if misconception is not None:
@@ -612,6 +649,8 @@ def _feedback(spec: FreeTextSpec, verdict: str, covered, negated, misconception:
     if verdict == "incorrect" and any(negated):
         k = int(np.argmax(negated))
         return f"Your answer seems to deny a key point. In fact: {spec.key_points[k]}"
+    if verdict == "incorrect" and elsewhere:
+        return f"Your answer uses some of the right words but says something else. The main point: {spec.key_points[0]}"
     if verdict == "correct":
         if missing:
             return f"Well done. You could also mention that {_lower_first(missing[0])}."

@@ -24,6 +24,7 @@ GRID = {
     "similarity_weight": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7],
     "precision_lo": [0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55],
     "precision_width": [0.0, 0.05, 0.1, 0.15, 0.2],
+    "novelty_at": [0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 1.01],
     "correct_at": [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85],
     "partial_at": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
     "negated_share_at": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 1.01],
@@ -35,7 +36,8 @@ GRID = {
 CONFIDENCE = ("margin_scale", "review_below")
 # Where the search starts: round numbers picked by eye before any search, not the result of one.
 START = Thresholds(
-    cover_lo=0.45, cover_width=0.2, similarity_weight=0.0, precision_lo=0.0, precision_width=0.0, correct_at=0.7,
+    cover_lo=0.45, cover_width=0.2, similarity_weight=0.0, precision_lo=0.0, precision_width=0.0, novelty_at=0.4,
+    correct_at=0.7,
     partial_at=0.25, negated_share_at=0.45, misconception_at=0.45, misconception_margin=0.1,
     off_topic_below=0.25, copy_share=0.8, margin_scale=0.15, review_below=0.6,
 )  # fmt: skip

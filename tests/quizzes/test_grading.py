@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
-from quizzes.grading import VERDICTS, FreeTextSpec, grade_free_text, load_model
+from quizzes.grading import THRESHOLDS, VERDICTS, Analysis, FreeTextSpec, decide, grade_free_text, load_model
 
 # The chapter's overfitting question (content/chapter-1/questions/limitations.yaml), the one
 # DESIGN.md uses to show that raw cosine similarity is not a grader.
@@ -77,6 +78,53 @@ def test_it_does_not_accept_the_learning_rate_trap_from_the_design_notes():
     grade = grade_free_text(OVERFITTING, "Overfitting is when the learning rate is too high")
     assert grade.verdict != "correct"
     assert grade.score < 0.3
+
+
+def test_it_does_not_credit_the_key_points_words_used_to_say_something_else():
+    # "weights", "batch", "gradient descent", "loss": the words are the reference's, the claims are not.
+    answer = (
+        "SGD draws a colourful chart of the weights for each batch, "
+        "and plain gradient descent prints the loss on paper."
+    )
+    grade = grade_free_text(SGD, answer)
+    assert grade.verdict == "incorrect"
+    assert grade.score == 0.0
+    assert "something else" in grade.feedback
+
+
+def _analysis(**changes):
+    """What the model might see in an answer that makes the first of three key points well."""
+    seen = Analysis(
+        status="ok",
+        n_key_points=3,
+        recall=(0.8, 0.2, 0.2),
+        similarity=(0.5, 0.0, 0.0),
+        negation=(0.0, 0.0, 0.0),
+        misconception_sim=(0.0, 0.0),
+        misconception_margin=(-0.3, -0.3),
+        precision=0.75,
+        novelty=0.05,
+        topic_sim=0.6,
+        copy_share=0.1,
+    )
+    return dataclasses.replace(seen, **changes)
+
+
+def test_an_answer_whose_own_words_are_mostly_not_the_references_earns_nothing():
+    assert decide(SGD, _analysis()).verdict == "partial"
+    grade = decide(SGD, _analysis(novelty=THRESHOLDS.novelty_at + 0.2))
+    assert (grade.verdict, grade.score, grade.covered) == ("incorrect", 0.0, (False, False, False))
+    assert not grade.contradicted  # another claim, not a denial of this one
+
+
+def test_credit_close_to_the_novelty_limit_goes_to_an_instructor():
+    assert decide(SGD, _analysis(novelty=THRESHOLDS.novelty_at - 0.01)).verdict == "needs_review"
+    assert decide(SGD, _analysis(novelty=THRESHOLDS.novelty_at + 0.01)).verdict == "needs_review"
+
+
+def test_nearly_contradicting_an_answer_that_earns_nothing_leaves_it_incorrect():
+    nothing_made = _analysis(recall=(0.2, 0.2, 0.2), misconception_sim=(THRESHOLDS.misconception_at - 0.01, 0.0))
+    assert decide(SGD, nothing_made).verdict == "incorrect"
 
 
 def test_it_does_not_accept_a_negation_of_the_reference():
