@@ -149,6 +149,12 @@ def dataset_get(*, user, dataset_id: int) -> UserDataset:
     return get_object_or_404(datasets_visible_to(user), pk=dataset_id)
 
 
+def dataset_get_to_read(*, user, dataset_id: int) -> UserDataset:
+    """A data set the user may look at: their own, or one shared with a class they are in (whose
+    sample images a classmate sees before training on it)."""
+    return get_object_or_404(datasets_visible_to(user) | datasets_usable_by(user), pk=dataset_id)
+
+
 def dataset_ready_list(*, user) -> QuerySet[UserDataset]:
     """The data sets the training form offers: the user's own ready ones and those shared with them."""
     return (

@@ -420,7 +420,7 @@ def datasets(request):
 @login_required
 @require_GET
 def dataset_sample(request, dataset_id, index):
-    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
+    dataset = selectors.dataset_get_to_read(user=request.user, dataset_id=dataset_id)
     if index >= len(dataset.samples):
         raise Http404("No such sample.")
     return _stored_file(dataset.samples[index][1])

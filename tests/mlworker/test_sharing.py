@@ -158,7 +158,12 @@ def matrix(job, dataset, people):
             lambda: {"classrooms": [b]},
             _only("owner", ok=302),
         ),  # fmt: skip
-        "data set sample": ("get", reverse("mlworker:dataset_sample", args=[dataset.pk, 0]), None, _only("owner")),
+        "data set sample": (
+            "get",
+            reverse("mlworker:dataset_sample", args=[dataset.pk, 0]),
+            None,
+            _only("owner", "classmate"),
+        ),
         "delete data set": (
             "post",
             reverse("mlworker:dataset_delete", args=[dataset.pk]),
@@ -369,4 +374,7 @@ def test_the_data_page_offers_sharing_to_the_owner_and_lists_shared_sets_for_the
     classmate_page = clients["classmate"].get(reverse("mlworker:datasets")).content.decode()
     assert "Shared with your class" in classmate_page and "my shapes" in classmate_page
     assert reverse("mlworker:dataset_share", args=[shared_dataset.pk]) not in classmate_page
+    sample = reverse("mlworker:dataset_sample", args=[shared_dataset.pk, 0])
+    assert sample in classmate_page  # what the images look like, before training on them
+    assert clients["classmate"].get(sample)["Content-Type"] == "image/png"
     assert "my shapes" not in clients["classmate_unshared"].get(reverse("mlworker:datasets")).content.decode()
