@@ -214,8 +214,8 @@ def _quiz_columns(titles: dict[str, str], sort: str) -> list[dict]:
 @require_GET
 def class_dashboard(request, classroom_id):
     # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
-    # deadlines, their extensions, quiz scores grouped by student, the roster with its per-column
-    # subqueries, the class's activity per day (one UNION query). Every student's row is built, then
+    # deadlines, their extensions, quiz progress rows, the roster joined to each student's progress row,
+    # the class's activity per day (summed activity days): all summaries the services keep (accounts.progress). Every student's row is built, then
     # sorted and filtered, then one page of them rendered: the order and the filter hold across pages.
     classroom = _taught(request, classroom_id)
     titles = selectors.quiz_titles()
@@ -360,8 +360,8 @@ def class_student(request, classroom_id, user_id):
 @login_required
 @require_GET
 def class_questions(request, classroom_id):
-    # django_session, auth_user, classroom, the class's test answers grouped by student, by question,
-    # and by question and wrong response
+    # django_session, auth_user, classroom, the students' totals, their question tallies summed per
+    # question, the questions' fields, their wrong-answer tallies summed per question and answer
     classroom = _taught(request, classroom_id)
     sort = request.GET.get("sort", "order")
     return render(

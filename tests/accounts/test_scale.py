@@ -20,6 +20,7 @@ from mlworker.models import JobState, TrainingJob
 from mlworker.services import JobSettings, job_submit
 from quizzes.models import Attempt
 from quizzes.services import answers_save, attempt_start, attempt_submit
+from tests.accounts.support import job_end
 from tests.quizzes.conftest import bank  # noqa: F401  (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
@@ -78,12 +79,12 @@ def test_the_pages_cost_the_same_queries_for_3_or_40_students(
     client.force_login(instructor)
     roster = reverse("accounts:class_dashboard", args=[cid])
     # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
-    # their extensions, quiz scores of every handed-in test, the roster with its subqueries per column,
-    # the class's activity per day for the chart
+    # their extensions, quiz progress rows, the roster joined to the students' progress rows,
+    # the class's activity per day for the chart (summed activity days)
     with django_assert_num_queries(9):
         assert client.get(roster + "?sort=-quiz:jargon:best&behind=60&page=2").status_code == 200
-    # django_session, auth_user, classroom, answers' totals per student, per question, the questions'
-    # own fields, wrong answers per question and response
+    # django_session, auth_user, classroom, students' totals (progress rows), question tallies summed per
+    # question, the questions' own fields, wrong-answer tallies summed per question and answer
     with django_assert_num_queries(7):
         assert client.get(reverse("accounts:class_questions", args=[cid])).status_code == 200
     # django_session, auth_user, classroom, sections, deadlines, their extensions, roster, quiz scores;
@@ -105,8 +106,8 @@ def test_the_csv_streams_one_row_per_student_with_the_right_numbers(client, inst
     _jargon_test(hand, right=2)  # 25%, the latest
     for error in (0.25, 0.125):
         job = job_submit(user=hand, job_settings=TINY)
-        TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, error_rate=error)
-    TrainingJob.objects.filter(pk=job_submit(user=hand, job_settings=TINY).pk).update(state=JobState.FAILED)
+        job_end(job, JobState.SUCCEEDED, error_rate=error)
+    job_end(job_submit(user=hand, job_settings=TINY), JobState.FAILED)
 
     client.force_login(instructor)
     response = client.get(reverse("accounts:class_export", args=[gen.classroom.pk]))
