@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
@@ -45,7 +45,6 @@ from mlworker.models import TrainingJob
 from quizzes.models import CHAPTER_QUIZ, Attempt, Question
 
 CHAPTER_TITLE = "The whole chapter"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def students_taught_by(user) -> QuerySet:

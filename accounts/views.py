@@ -215,8 +215,9 @@ def _quiz_columns(titles: dict[str, str], sort: str) -> list[dict]:
 def class_dashboard(request, classroom_id):
     # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
     # deadlines, their extensions, quiz progress rows, the roster joined to each student's progress row,
-    # the class's activity per day (summed activity days): all summaries the services keep (accounts.progress). Every student's row is built, then
-    # sorted and filtered, then one page of them rendered: the order and the filter hold across pages.
+    # the class's activity per day (summed activity days): summaries the services keep (accounts.progress).
+    # Every student's row is built, then sorted and filtered, then one page of them rendered: the order
+    # and the filter hold across pages.
     classroom = _taught(request, classroom_id)
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
