@@ -10,6 +10,7 @@ refresh cannot drift from a rebuild; it costs a few indexed queries per call, no
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -165,8 +166,15 @@ def _write(user_ids: list[int] | None) -> None:
     for model in SUMMARIES:
         _mine(model.objects, "user_id", user_ids).delete()
     tallies, wrongs = _questions(user_ids)
-    StudentProgress.objects.bulk_create(_students(user_ids).values(), batch_size=1000)
-    QuizProgress.objects.bulk_create(_quizzes(user_ids), batch_size=1000)
+    students, quizzes = _students(user_ids), _quizzes(user_ids)
+    bests = defaultdict(list)
+    for q in quizzes:
+        if q.best is not None:
+            bests[q.user_id].append(q.best)
+    for uid, mine in bests.items():
+        students[uid].mean_best = statistics.fmean(mine)  # the roster's own arithmetic, for its sort and filter
+    StudentProgress.objects.bulk_create(students.values(), batch_size=1000)
+    QuizProgress.objects.bulk_create(quizzes, batch_size=1000)
     ActivityDay.objects.bulk_create(_days(user_ids), batch_size=1000)
     QuestionTally.objects.bulk_create(tallies, batch_size=1000)
     WrongAnswerTally.objects.bulk_create(wrongs, batch_size=1000)

@@ -15,7 +15,9 @@ from datetime import date, datetime
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
+    Exists,
     F,
+    IntegerField,
     Max,
     OuterRef,
     Prefetch,
@@ -23,8 +25,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce, Floor
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -273,8 +276,24 @@ def dashboard_rows(
     students = class_students(classroom=classroom)
     if scores is None:
         scores = _quiz_scores(students.values("pk"))
-    # Each deadline's extensions by student, once: not a scan of the extensions for every student.
-    dues = [(d.quiz, d.due_at, {e.student_id: e.due_at for e in d.extensions.all()}) for d in deadlines]
+    rows = _rows(students, deadlines, scores, now)
+    if behind is not None:
+        rows = [r for r in rows if _is_behind(r, behind)]
+    return rows_sort(rows, sort)
+
+
+def _is_behind(r: StudentRow, behind: float) -> bool:
+    return bool(r.missed) or r.mean_best is None or r.mean_best < behind
+
+
+def _dues(deadlines: list[QuizDeadline]) -> list[tuple[str, datetime, dict[int, datetime]]]:
+    """Each deadline's extensions by student, once: not a scan of the extensions for every student."""
+    return [(d.quiz, d.due_at, {e.student_id: e.due_at for e in d.extensions.all()}) for d in deadlines]
+
+
+def _rows(students: QuerySet, deadlines, scores, now) -> list[StudentRow]:
+    """Full rows of these students, in the queryset's order: one query, the scores given."""
+    dues = _dues(deadlines)
     rows = []
     who = ("pk", "username", "first_name", "last_name", "email")
     numbers = ("n_read", "n_cards", "n_attempts", "n_jobs", "best_error", "last_seen")
@@ -296,9 +315,88 @@ def dashboard_rows(
             missed=[quiz for quiz, due, ext in dues if ext.get(u.pk, due) < now and quiz not in mine],
         )
         rows.append(row)
+    return rows
+
+
+# The progress field each plain sort reads, the StudentRow attribute it fills, and its value for a
+# student with no progress row yet.
+SORT_FIELDS = {
+    "read": ("progress__sections_read", "sections_read", 0),
+    "cards": ("progress__cards_reviewed", "cards_reviewed", 0),
+    "attempts": ("progress__tests", "attempts", 0),
+    "jobs": ("progress__jobs", "jobs", 0),
+    "error": ("progress__best_error", "best_error", None),
+    "activity": ("progress__last_activity", "last_activity", None),
+}
+
+
+def roster_order(
+    *, classroom: Classroom, deadlines: list[QuizDeadline], sort: str = "name", behind: float | None = None, now=None
+) -> list[int]:
+    """The ids of the students `dashboard_rows` would list, in its order, without building its rows.
+
+    One query of a few columns per student: the name, the mean best score, the one column the sort
+    needs, and (for the behind filter) whether each deadline's quiz has a test. The rows it sorts
+    hold only those, and go through the same `rows_sort` and behind test as the full rows, so a
+    page can build full rows for its own students only (`roster_rows`).
+    """
+    now = now or timezone.now()
+    students = class_students(classroom=classroom)
+    cols = {"name": F("username"), "mean": F("progress__mean_best")}
+    key = sort.lstrip("-")
+    on_quiz = quiz_sort(sort)
+    if on_quiz is not None:
+        quiz, which = on_quiz
+        cols["quiz_value"] = Subquery(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=quiz).values(which)[:1])
+    elif key in SORT_FIELDS:
+        cols["value"] = F(SORT_FIELDS[key][0])
+    dues = _dues(deadlines) if behind is not None else []
+    deadline_quizzes = sorted({quiz for quiz, _, _ in dues})
+    for i, due_quiz in enumerate(deadline_quizzes):
+        cols[f"took_{i}"] = Exists(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=due_quiz))
+    rows = []
+    for values in students.annotate(**cols).values("pk", *cols):
+        pk = values["pk"]
+        row = StudentRow(RosterUser(pk, values["name"], "", "", ""), 0, 0, 0, 0, None, None, mean_best=values["mean"])
+        if "value" in values:
+            _, attr, default = SORT_FIELDS[key]
+            setattr(row, attr, default if values["value"] is None else values["value"])
+        if values.get("quiz_value") is not None:
+            row.scores = {quiz: QuizScore(1, values["quiz_value"], values["quiz_value"])}
+        took = {q for i, q in enumerate(deadline_quizzes) if values[f"took_{i}"]}
+        row.missed = [q for q, due, ext in dues if ext.get(pk, due) < now and q not in took]
+        rows.append(row)
     if behind is not None:
-        rows = [r for r in rows if r.missed or r.mean_best is None or r.mean_best < behind]
-    return rows_sort(rows, sort)
+        rows = [r for r in rows if _is_behind(r, behind)]
+    return [r.user.pk for r in rows_sort(rows, sort)]
+
+
+def roster_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], student_ids: list[int], now=None):
+    """Full rows (scores, missed deadlines) of these students of the class, in the order given: two queries."""
+    now = now or timezone.now()
+    students = class_students(classroom=classroom).filter(pk__in=student_ids)
+    rows = {r.user.pk: r for r in _rows(students, deadlines, _quiz_scores(student_ids), now)}
+    return [rows[pk] for pk in student_ids if pk in rows]
+
+
+def class_best_score_bins(*, classroom: Classroom, quizzes, n: int = 10) -> dict[str, list[int]]:
+    """Per quiz (in the order given, those with a score), how many students' best scores fall in each
+    of n equal bins, as charts.score_bins counts them. One grouped query over the quiz progress rows."""
+    students = class_students(classroom=classroom).values("pk")
+    # The same float arithmetic as score_bins: floor(best * n + 1e-9), then kept within the bins.
+    binned = Cast(Floor(F("best") * Value(float(n)) + Value(1e-9)), IntegerField())
+    per_bin = (
+        QuizProgress.objects.filter(user_id__in=students, best__isnull=False)
+        .order_by()
+        .annotate(b=binned)
+        .values("quiz", "b")
+        .annotate(k=Count("pk"))
+        .values_list("quiz", "b", "k")
+    )
+    counts: dict[str, list[int]] = {}
+    for quiz, b, k in per_bin:
+        counts.setdefault(quiz, [0] * n)[min(max(b, 0), n - 1)] += k
+    return {q: counts[q] for q in quizzes if q in counts}
 
 
 def class_activity_by_day(*, classroom: Classroom) -> list[tuple[date, str, int]]:

@@ -27,6 +27,7 @@ class Migration(migrations.Migration):
                 ('last_activity', models.DateTimeField(blank=True, null=True)),
                 ('answers_waiting', models.PositiveIntegerField(default=0, help_text='Handed-in answers waiting for an instructor.')),
                 ('test_answers', models.PositiveIntegerField(default=0, help_text='Answers in handed-in tests.')),
+                ('mean_best', models.FloatField(blank=True, help_text='Mean of the best scores of the quizzes tested.', null=True)),
                 ('test_score_total', models.FloatField(default=0.0, help_text='Their summed scores: ranks students for discrimination.')),
             ],
         ),
