@@ -201,3 +201,32 @@ def progress_of_attempts(attempt_ids: Iterable[int]) -> list[int]:
     """The students who own these attempts (for services that know attempts, not users)."""
     owners = Attempt.objects.filter(pk__in=list(attempt_ids)).order_by().values_list("user_id", flat=True)
     return list(owners.distinct())
+
+
+class RefreshesProgress:
+    """For the admin of a model the summaries count (attempts, answers, jobs, reading, reviews): an
+    edit or a deletion there bypasses the services, so it refreshes the students it touched itself.
+    `progress_owner` is the lookup from the model to the student's id."""
+
+    progress_owner = "user_id"
+
+    def _owners(self, queryset) -> list[int]:
+        return list(queryset.order_by().values_list(self.progress_owner, flat=True).distinct())
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            before = self._owners(type(obj).objects.filter(pk=obj.pk)) if obj.pk else []
+            super().save_model(request, obj, form, change)
+            progress_refresh(user_ids=before + self._owners(type(obj).objects.filter(pk=obj.pk)))
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            owners = self._owners(type(obj).objects.filter(pk=obj.pk))
+            super().delete_model(request, obj)
+            progress_refresh(user_ids=owners)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            owners = self._owners(queryset)
+            super().delete_queryset(request, queryset)
+            progress_refresh(user_ids=owners)

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import selectors
@@ -159,3 +160,30 @@ def test_the_roster_reads_a_student_with_no_history_as_zeros(classroom, instruct
     assert (quiet.sections_read, quiet.cards_reviewed, quiet.attempts, quiet.jobs) == (0, 0, 0, 0)
     assert quiet.best_error is None and quiet.last_activity is None
     assert not StudentProgress.objects.filter(user=student2).exists()
+
+
+def test_deleting_and_editing_through_the_admin_keeps_the_summaries(
+    client, classroom, student, student2, take_test, tiny_settings, django_user_model
+):
+    admin = django_user_model.objects.create_superuser(username="root", password="pw", email="root@example.org")
+    client.force_login(admin)
+    first, second = take_test(student), take_test(student, tf_right=False)
+    third = take_test(student2)
+    job = job_submit(user=student, job_settings=tiny_settings)
+    job_end(job, JobState.SUCCEEDED, error_rate=0.3)
+    read = section_mark_read(user=student2, section=Section.objects.get(slug="history"))
+    assert consistent()
+
+    delete = client.post(reverse("admin:quizzes_attempt_delete", args=[first.pk]), {"post": "yes"})
+    assert delete.status_code == 302 and StudentProgress.objects.get(user=student).tests == 1
+    assert consistent()
+    many = {"action": "delete_selected", "_selected_action": [second.pk, third.pk], "post": "yes"}
+    assert client.post(reverse("admin:quizzes_attempt_changelist"), many).status_code == 302
+    assert consistent()
+    assert client.post(reverse("admin:mlworker_trainingjob_delete", args=[job.pk]), {"post": "yes"}).status_code == 302
+    assert not StudentProgress.objects.filter(user=student).exists()  # nothing of theirs is left
+    assert consistent()
+    assert (
+        client.post(reverse("admin:courses_readingprogress_delete", args=[read.pk]), {"post": "yes"}).status_code == 302
+    )
+    assert consistent()
