@@ -14,6 +14,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, FloatField, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
@@ -187,6 +188,10 @@ def progress_refresh(*, user_ids: Iterable[int]) -> None:
     if not ids:
         return
     with transaction.atomic():
+        # Two refreshes of one student at once (a grade arriving while they hand in another test)
+        # would both delete, then both insert: the second would break the unique constraints. Locking
+        # the students' own rows first, in id order, makes the second wait and then see the first's work.
+        list(get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
         _write(ids)
 
 
