@@ -146,8 +146,18 @@ class Histogram(_Frame):
         return f"{self.title}: best scores of {self.n} {who} in 10 bins; the most, {busiest.count}, in {busiest.label}."
 
 
+def bins_of_counts(counts: list[int]) -> list[Bin]:
+    """Bins as score_bins makes them, from counts already made (by the database, say)."""
+    n = len(counts)
+    return [Bin(i / n, (i + 1) / n, c) for i, c in enumerate(counts)]
+
+
 def histogram_chart(*, id: str, title: str, scores: list[float], n_bins: int = 10) -> Histogram:
-    bins = score_bins(scores, n=n_bins)
+    return histogram_of_bins(id=id, title=title, bins=score_bins(scores, n=n_bins))
+
+
+def histogram_of_bins(*, id: str, title: str, bins: list[Bin]) -> Histogram:
+    n_bins = len(bins)
     chart = Histogram(id=id, title=title, n=sum(b.count for b in bins), bins=bins, bars=[], x_ticks=[], y_ticks=[])
     plot_w = chart.plot_right - chart.left
     plot_h = chart.base - chart.top

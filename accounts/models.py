@@ -77,3 +77,79 @@ class LoginFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["username", "ip", "at"])]
+
+
+# ---------------------------------------------------------------- summaries
+# What the class pages show of each student, kept by the services that change a student's history
+# (accounts.progress.progress_refresh, in the same transaction), so that a page over a whole class
+# reads one row per student instead of aggregating every answer and job on each request.
+# `manage.py progress_rebuild` fills them from scratch. A row exists only for a student with some history.
+
+
+class StudentProgress(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="progress"
+    )
+    sections_read = models.PositiveIntegerField(default=0)
+    cards_reviewed = models.PositiveIntegerField(default=0)
+    tests = models.PositiveIntegerField(default=0, help_text="Tests handed in.")
+    jobs = models.PositiveIntegerField(default=0)
+    best_error = models.FloatField(null=True, blank=True, help_text="Lowest error rate of a job that succeeded.")
+    last_activity = models.DateTimeField(null=True, blank=True)
+    answers_waiting = models.PositiveIntegerField(default=0, help_text="Handed-in answers waiting for an instructor.")
+    test_answers = models.PositiveIntegerField(default=0, help_text="Answers in handed-in tests.")
+    mean_best = models.FloatField(null=True, blank=True, help_text="Mean of the best scores of the quizzes tested.")
+    test_score_total = models.FloatField(
+        default=0.0, help_text="Their summed scores: ranks students for discrimination."
+    )
+
+    def __str__(self):
+        return f"progress of {self.user_id}"
+
+
+class QuizProgress(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quiz_progress")
+    quiz = models.CharField(max_length=60)
+    tests = models.PositiveIntegerField(default=0, help_text="Tests of this quiz handed in.")
+    best = models.FloatField(null=True, blank=True)
+    last = models.FloatField(null=True, blank=True, help_text="Score of the latest test started.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "quiz"], name="one_quiz_progress_per_quiz")]
+
+
+class ActivityDay(models.Model):
+    """One student's day: sections read, tests handed in, jobs that succeeded (for the activity chart)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="activity_days")
+    day = models.DateField()
+    read = models.PositiveIntegerField(default=0)
+    tests = models.PositiveIntegerField(default=0)
+    jobs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_activity_row_per_day")]
+
+
+class QuestionTally(models.Model):
+    """One student's answers to one question in handed-in tests: how many, and their summed score."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_tallies")
+    question = models.ForeignKey("quizzes.Question", on_delete=models.CASCADE, related_name="+")
+    answers = models.PositiveIntegerField(default=0)
+    score_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "question"], name="one_tally_per_question")]
+
+
+class WrongAnswerTally(models.Model):
+    """How often one student gave one wrong answer (as the questions page writes it) to one question."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wrong_tallies")
+    question = models.ForeignKey("quizzes.Question", on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "question"])]

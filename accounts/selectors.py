@@ -1,26 +1,24 @@
 """Reads for classes: which classes a user teaches or sits in, and the instructors' dashboard.
 
-Everything that lists students is built from a fixed number of aggregate queries, whatever the
-class size: one roster query with subqueries per column, and one grouped query for quiz scores.
+Everything that lists students is built from a fixed number of queries, whatever the class size,
+over the summaries the services keep per student (accounts.progress): one roster query joined to
+each student's progress row, one for quiz scores; never a scan of every answer or job.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
-    Avg,
-    CharField,
     Count,
-    DateTimeField,
+    Exists,
     F,
-    FloatField,
+    IntegerField,
     Max,
-    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -29,17 +27,27 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, Greatest, TruncDate
+from django.db.models.functions import Cast, Coalesce, Floor
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.models import ClassMembership, Classroom, Extension, QuizDeadline, Role
+from accounts.models import (
+    ActivityDay,
+    ClassMembership,
+    Classroom,
+    Extension,
+    QuestionTally,
+    QuizDeadline,
+    QuizProgress,
+    Role,
+    StudentProgress,
+    WrongAnswerTally,
+)
 from courses.models import FlashcardReview, ReadingProgress, Section
-from mlworker.models import JobState, TrainingJob
-from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question, Verdict
+from mlworker.models import TrainingJob
+from quizzes.models import CHAPTER_QUIZ, Attempt, Question
 
 CHAPTER_TITLE = "The whole chapter"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def students_taught_by(user) -> QuerySet:
@@ -51,17 +59,15 @@ def students_taught_by(user) -> QuerySet:
 
 
 def _waiting_for_review():
-    """How many handed-in answers of the class's students wait for an instructor (a subquery)."""
+    """How many handed-in answers of the class's students wait for an instructor (a subquery over
+    their progress rows, which count them)."""
     waiting = (
-        Answer.objects.filter(
-            needs_review=True,
-            attempt__user__class_memberships__classroom=OuterRef("pk"),
-            attempt__user__class_memberships__role=Role.STUDENT,
+        StudentProgress.objects.filter(
+            user__class_memberships__classroom=OuterRef("pk"), user__class_memberships__role=Role.STUDENT
         )
-        .exclude(attempt__state=Attempt.State.IN_PROGRESS)
         .order_by()
-        .values("needs_review")
-        .annotate(n=Count("pk"))
+        .values("user__class_memberships__classroom")
+        .annotate(n=Sum("answers_waiting"))
         .values("n")[:1]
     )
     return Coalesce(Subquery(waiting), 0)
@@ -145,20 +151,6 @@ def class_deadlines(*, classroom: Classroom) -> list[QuizDeadline]:
 # ---------------------------------------------------------------- dashboard
 
 
-def _count(model, user_field: str = "user", **filters):
-    qs = model.objects.filter(**{user_field: OuterRef("pk")}, **filters).order_by()
-    return Coalesce(Subquery(qs.values(user_field).annotate(n=Count("pk")).values("n")[:1]), 0)
-
-
-def _latest(model, stamp: str, user_field: str = "user", **filters):
-    qs = model.objects.filter(**{user_field: OuterRef("pk")}, **filters).order_by()
-    return Subquery(qs.values(user_field).annotate(m=Max(stamp)).values("m")[:1])
-
-
-def _handed_in_tests():
-    return Attempt.objects.filter(mode=Attempt.Mode.TEST).exclude(state=Attempt.State.IN_PROGRESS)
-
-
 @dataclass
 class QuizScore:
     attempts: int = 0
@@ -229,31 +221,15 @@ def rows_sort(rows: list[StudentRow], sort: str) -> list[StudentRow]:
 
 
 def _roster(students: QuerySet) -> QuerySet:
+    """The students, each with the numbers of their progress row (zeros for one with no history yet)."""
+    p = "progress__"
     return students.annotate(
-        n_read=_count(ReadingProgress),
-        n_cards=_count(FlashcardReview),
-        n_attempts=_count(Attempt, mode=Attempt.Mode.TEST, state__in=[Attempt.State.SUBMITTED, Attempt.State.GRADED]),
-        n_jobs=_count(TrainingJob, user_field="owner"),
-        best_error=Subquery(
-            TrainingJob.objects.filter(owner=OuterRef("pk"), state=JobState.SUCCEEDED, error_rate__isnull=False)
-            .order_by()
-            .values("owner")
-            .annotate(m=Min("error_rate"))
-            .values("m")[:1]
-        ),
-        # The latest of the four, in the database: converting one datetime per student, not four.
-        # Greatest is NULL on SQLite when any argument is, so each is coalesced to the epoch first.
-        last_seen=Greatest(
-            *(
-                Coalesce(latest, Value(EPOCH), output_field=DateTimeField())
-                for latest in (
-                    _latest(ReadingProgress, "read_at"),
-                    _latest(FlashcardReview, "reviewed_at"),
-                    _latest(Attempt, "started_at"),
-                    _latest(TrainingJob, "created_at", user_field="owner"),
-                )
-            )
-        ),
+        n_read=Coalesce(F(p + "sections_read"), 0),
+        n_cards=Coalesce(F(p + "cards_reviewed"), 0),
+        n_attempts=Coalesce(F(p + "tests"), 0),
+        n_jobs=Coalesce(F(p + "jobs"), 0),
+        best_error=F(p + "best_error"),
+        last_seen=F(p + "last_activity"),
     ).only("id", "username", "first_name", "last_name", "email")
 
 
@@ -277,23 +253,11 @@ def class_quiz_scores(*, classroom: Classroom) -> dict[int, dict[str, QuizScore]
 
 
 def _quiz_scores(student_ids: QuerySet) -> dict[int, dict[str, QuizScore]]:
-    """Per student and quiz: handed-in tests, best score, latest score. One query over the tests in
-    time order; a grouped query with a correlated "latest" subquery per group was slower at 1,000 students."""
-    rows = (
-        _handed_in_tests()
-        .filter(user_id__in=student_ids)
-        .order_by("user_id", "quiz", "started_at", "pk")
-        .values_list("user_id", "quiz", "score")
-    )
+    """Per student and quiz: handed-in tests, best score, latest score, from the quiz progress rows."""
+    rows = QuizProgress.objects.filter(user_id__in=student_ids).values_list("user_id", "quiz", "tests", "best", "last")
     scores: dict[int, dict[str, QuizScore]] = defaultdict(dict)
-    for user_id, quiz, score in rows:
-        s = scores[user_id].get(quiz)
-        if s is None:
-            s = scores[user_id][quiz] = QuizScore()
-        s.attempts += 1
-        if score is not None and (s.best is None or score > s.best):
-            s.best = score
-        s.last = score
+    for user_id, quiz, tests, best, last in rows:
+        scores[user_id][quiz] = QuizScore(tests, best, last)
     return scores
 
 
@@ -306,7 +270,7 @@ def dashboard_rows(
     now=None,
     scores: dict[int, dict[str, QuizScore]] | None = None,
 ) -> list[StudentRow]:
-    """One row per student of the class. Two queries: the roster with its subqueries, the quiz scores
+    """One row per student of the class. Two queries: the roster joined to the progress rows, the quiz scores
     (one, unless the caller already has them from `class_quiz_scores`).
 
     Sorted with rows_sort (see there for `sort`); a view that shows a page of them pages after this,
@@ -319,8 +283,24 @@ def dashboard_rows(
     students = class_students(classroom=classroom)
     if scores is None:
         scores = _quiz_scores(students.values("pk"))
-    # Each deadline's extensions by student, once: not a scan of the extensions for every student.
-    dues = [(d.quiz, d.due_at, {e.student_id: e.due_at for e in d.extensions.all()}) for d in deadlines]
+    rows = _rows(students, deadlines, scores, now)
+    if behind is not None:
+        rows = [r for r in rows if _is_behind(r, behind)]
+    return rows_sort(rows, sort)
+
+
+def _is_behind(r: StudentRow, behind: float) -> bool:
+    return bool(r.missed) or r.mean_best is None or r.mean_best < behind
+
+
+def _dues(deadlines: list[QuizDeadline]) -> list[tuple[str, datetime, dict[int, datetime]]]:
+    """Each deadline's extensions by student, once: not a scan of the extensions for every student."""
+    return [(d.quiz, d.due_at, {e.student_id: e.due_at for e in d.extensions.all()}) for d in deadlines]
+
+
+def _rows(students: QuerySet, deadlines, scores, now) -> list[StudentRow]:
+    """Full rows of these students, in the queryset's order: one query, the scores given."""
+    dues = _dues(deadlines)
     rows = []
     who = ("pk", "username", "first_name", "last_name", "email")
     numbers = ("n_read", "n_cards", "n_attempts", "n_jobs", "best_error", "last_seen")
@@ -336,39 +316,109 @@ def dashboard_rows(
             attempts=n_attempts,
             jobs=n_jobs,
             best_error=best_error,
-            last_activity=last_seen if last_seen and last_seen > EPOCH else None,
+            last_activity=last_seen,
             scores=mine,
             mean_best=statistics.fmean(bests) if bests else None,
             missed=[quiz for quiz, due, ext in dues if ext.get(u.pk, due) < now and quiz not in mine],
         )
         rows.append(row)
+    return rows
+
+
+# The progress field each plain sort reads, the StudentRow attribute it fills, and its value for a
+# student with no progress row yet.
+SORT_FIELDS = {
+    "read": ("progress__sections_read", "sections_read", 0),
+    "cards": ("progress__cards_reviewed", "cards_reviewed", 0),
+    "attempts": ("progress__tests", "attempts", 0),
+    "jobs": ("progress__jobs", "jobs", 0),
+    "error": ("progress__best_error", "best_error", None),
+    "activity": ("progress__last_activity", "last_activity", None),
+}
+
+
+def roster_order(
+    *, classroom: Classroom, deadlines: list[QuizDeadline], sort: str = "name", behind: float | None = None, now=None
+) -> list[int]:
+    """The ids of the students `dashboard_rows` would list, in its order, without building its rows.
+
+    One query of a few columns per student: the name, the mean best score, the one column the sort
+    needs, and (for the behind filter) whether each deadline's quiz has a test. The rows it sorts
+    hold only those, and go through the same `rows_sort` and behind test as the full rows, so a
+    page can build full rows for its own students only (`roster_rows`).
+    """
+    now = now or timezone.now()
+    students = class_students(classroom=classroom)
+    cols = {"name": F("username"), "mean": F("progress__mean_best")}
+    key = sort.lstrip("-")
+    on_quiz = quiz_sort(sort)
+    if on_quiz is not None:
+        quiz, which = on_quiz
+        cols["quiz_value"] = Subquery(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=quiz).values(which)[:1])
+    elif key in SORT_FIELDS:
+        cols["value"] = F(SORT_FIELDS[key][0])
+    dues = _dues(deadlines) if behind is not None else []
+    deadline_quizzes = sorted({quiz for quiz, _, _ in dues})
+    for i, due_quiz in enumerate(deadline_quizzes):
+        cols[f"took_{i}"] = Exists(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=due_quiz))
+    rows = []
+    for values in students.annotate(**cols).values("pk", *cols):
+        pk = values["pk"]
+        row = StudentRow(RosterUser(pk, values["name"], "", "", ""), 0, 0, 0, 0, None, None, mean_best=values["mean"])
+        if "value" in values:
+            _, attr, default = SORT_FIELDS[key]
+            setattr(row, attr, default if values["value"] is None else values["value"])
+        if values.get("quiz_value") is not None:
+            row.scores = {quiz: QuizScore(1, values["quiz_value"], values["quiz_value"])}
+        took = {q for i, q in enumerate(deadline_quizzes) if values[f"took_{i}"]}
+        row.missed = [q for q, due, ext in dues if ext.get(pk, due) < now and q not in took]
+        rows.append(row)
     if behind is not None:
-        rows = [r for r in rows if r.missed or r.mean_best is None or r.mean_best < behind]
-    return rows_sort(rows, sort)
+        rows = [r for r in rows if _is_behind(r, behind)]
+    return [r.user.pk for r in rows_sort(rows, sort)]
+
+
+def roster_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], student_ids: list[int], now=None):
+    """Full rows (scores, missed deadlines) of these students of the class, in the order given: two queries."""
+    now = now or timezone.now()
+    students = class_students(classroom=classroom).filter(pk__in=student_ids)
+    rows = {r.user.pk: r for r in _rows(students, deadlines, _quiz_scores(student_ids), now)}
+    return [rows[pk] for pk in student_ids if pk in rows]
+
+
+def class_best_score_bins(*, classroom: Classroom, quizzes, n: int = 10) -> dict[str, list[int]]:
+    """Per quiz (in the order given, those with a score), how many students' best scores fall in each
+    of n equal bins, as charts.score_bins counts them. One grouped query over the quiz progress rows."""
+    students = class_students(classroom=classroom).values("pk")
+    # The same float arithmetic as score_bins: floor(best * n + 1e-9), then kept within the bins.
+    binned = Cast(Floor(F("best") * Value(float(n)) + Value(1e-9)), IntegerField())
+    per_bin = (
+        QuizProgress.objects.filter(user_id__in=students, best__isnull=False)
+        .order_by()
+        .annotate(b=binned)
+        .values("quiz", "b")
+        .annotate(k=Count("pk"))
+        .values_list("quiz", "b", "k")
+    )
+    counts: dict[str, list[int]] = {}
+    for quiz, b, k in per_bin:
+        counts.setdefault(quiz, [0] * n)[min(max(b, 0), n - 1)] += k
+    return {q: counts[q] for q in quizzes if q in counts}
 
 
 def class_activity_by_day(*, classroom: Classroom) -> list[tuple[date, str, int]]:
     """What the class did per day, as (day, kind, count) rows: sections read, tests handed in,
-    experiments that succeeded. One query: three grouped counts joined by UNION ALL."""
+    experiments that succeeded. One grouped query over the students' activity days."""
     students = class_students(classroom=classroom).values("pk")
-
-    def per_day(qs, stamp, kind):
-        return (
-            qs.annotate(day=TruncDate(stamp))
-            .values("day")
-            .annotate(kind=Value(kind, output_field=CharField()), n=Count("pk"))
-            .values_list("day", "kind", "n")
-            .order_by()
-        )
-
-    read = per_day(ReadingProgress.objects.filter(user_id__in=students), "read_at", "read")
-    tests = per_day(_handed_in_tests().filter(user_id__in=students), Coalesce("submitted_at", "started_at"), "tests")
-    jobs = per_day(
-        TrainingJob.objects.filter(owner_id__in=students, state=JobState.SUCCEEDED),
-        Coalesce("finished_at", "created_at"),
-        "jobs",
+    per_day = (
+        ActivityDay.objects.filter(user_id__in=students)
+        .order_by()
+        .values("day")
+        .annotate(read=Sum("read"), tests=Sum("tests"), jobs=Sum("jobs"))
+        .values_list("day", "read", "tests", "jobs")
     )
-    return list(read.union(tests, jobs, all=True))
+    kinds = ("read", "tests", "jobs")
+    return [(day, kind, n) for day, *counts in per_day for kind, n in zip(kinds, counts, strict=True) if n]
 
 
 # ---------------------------------------------------------------- one student
@@ -440,16 +490,6 @@ QUESTION_SORTS = {
 }
 
 
-def _response_text(response) -> str:
-    if response is None:
-        return "(no answer)"
-    if isinstance(response, dict) and len(response) == 1:
-        response = next(iter(response.values()))
-    if isinstance(response, list):
-        return ", ".join(str(x) for x in response)
-    return str(response)
-
-
 def class_question_stats(*, classroom: Classroom, sort: str = "order") -> list[QuestionStats]:
     """Per question, over the class's handed-in tests: attempts, facility, discrimination, common wrong answers.
 
@@ -458,46 +498,64 @@ def class_question_stats(*, classroom: Classroom, sort: str = "order") -> list[Q
     question's mean score among the top third minus that among the bottom third (from -1 to 1;
     higher separates better).
 
-    Four queries, whatever the class size: answers' totals per student, then per question (the
-    thirds' means as filtered averages), the questions' own fields, the wrong answers per question
-    and response.
+    Four queries, whatever the class size, all over the summaries the services keep: the students'
+    totals (their progress rows), the per-student question tallies summed per question (the thirds
+    as filtered sums, bounded by the ranks of the thirds' edge students), the questions' own fields,
+    the wrong-answer tallies summed per question and answer.
     """
     students = class_students(classroom=classroom).values("pk")
-    answers = Answer.objects.filter(
-        attempt__user_id__in=students,
-        attempt__mode=Attempt.Mode.TEST,
-        attempt__state__in=[Attempt.State.SUBMITTED, Attempt.State.GRADED],
-    ).order_by()
-    score = Coalesce("score", Value(0.0), output_field=FloatField())
-    totals = dict(answers.values("attempt__user_id").annotate(t=Sum(score)).values_list("attempt__user_id", "t"))
-    ranked = sorted(totals, key=lambda uid: (totals[uid], uid))
+    totals = (
+        StudentProgress.objects.filter(user_id__in=students, test_answers__gt=0)
+        .order_by("test_score_total", "user_id")
+        .values_list("test_score_total", "user_id")
+    )
+    ranked = list(totals)
     third = len(ranked) // 3
-    bottom, top = ranked[:third], ranked[len(ranked) - third :] if third else []
-
-    per_question = answers.values("question_id").annotate(
-        n=Count("pk"), facility=Avg(score),
-        hi=Avg(score, filter=Q(attempt__user_id__in=top)), lo=Avg(score, filter=Q(attempt__user_id__in=bottom)),
-    )  # fmt: skip
-    per_question = {a["question_id"]: a for a in per_question}
-    # The questions' own fields apart: grouping 60,000 answers by a prompt's text is many times slower.
+    tallies = QuestionTally.objects.filter(user_id__in=students).order_by()
+    n, s = Sum("answers"), Sum("score_sum")
+    if third:
+        # Ranked by (total, id): the top third are those at or above its lowest student, the bottom
+        # third at or below its highest. Comparing with the edges keeps the query small at any size.
+        (lo_total, lo_id), (hi_total, hi_id) = ranked[third - 1], ranked[len(ranked) - third]
+        top = Q(user__progress__test_score_total__gt=hi_total) | Q(
+            user__progress__test_score_total=hi_total, user_id__gte=hi_id
+        )
+        bottom = Q(user__progress__test_score_total__lt=lo_total) | Q(
+            user__progress__test_score_total=lo_total, user_id__lte=lo_id
+        )
+        thirds = {"hi_n": Sum("answers", filter=top), "hi_s": Sum("score_sum", filter=top),
+                  "lo_n": Sum("answers", filter=bottom), "lo_s": Sum("score_sum", filter=bottom)}  # fmt: skip
+    else:
+        thirds = {}
+    per_question = {a["question_id"]: a for a in tallies.values("question_id").annotate(n=n, s=s, **thirds)}
+    # The questions' own fields apart: grouping the tallies by a prompt's text is many times slower.
     questions = Question.objects.filter(pk__in=list(per_question)).values(
         "pk", "slug", "prompt", "order", "section__title", "section__order"
     )
+
+    def mean(total, count):
+        return total / count if count else None
+
     stats: dict[int, QuestionStats] = {}
     for q in questions:
         a = per_question[q["pk"]]
+        hi, lo = mean(a.get("hi_s"), a.get("hi_n")), mean(a.get("lo_s"), a.get("lo_n"))
         stats[q["pk"]] = QuestionStats(
             q["pk"], q["slug"], q["section__title"], (q["section__order"], q["order"]), q["prompt"],
-            attempts=a["n"], facility=a["facility"],
-            discrimination=a["hi"] - a["lo"] if a["hi"] is not None and a["lo"] is not None else None,
+            attempts=a["n"], facility=mean(a["s"], a["n"]),
+            discrimination=hi - lo if hi is not None and lo is not None else None,
         )  # fmt: skip
-    wrong: dict[int, Counter] = defaultdict(Counter)
-    by_response = answers.filter(verdict=Verdict.INCORRECT).values("question_id", "response").annotate(n=Count("pk"))
-    for a in by_response:
-        wrong[a["question_id"]][_response_text(a["response"])] += a["n"]
-    for q, counts in wrong.items():
-        if q in stats:
-            stats[q].wrong = counts.most_common(3)
+    wrong = (
+        WrongAnswerTally.objects.filter(user_id__in=students)
+        .order_by()
+        .values("question_id", "text")
+        .annotate(n=Sum("n"))
+        .order_by("question_id", "-n", "text")
+        .values_list("question_id", "text", "n")
+    )
+    for q, text, count in wrong:
+        if q in stats and len(stats[q].wrong) < 3:
+            stats[q].wrong.append((text, count))
     out = list(stats.values())
     key = sort.lstrip("-")
     out.sort(key=QUESTION_SORTS.get(key, QUESTION_SORTS["order"]), reverse=sort.startswith("-"))
@@ -550,10 +608,10 @@ def deadlines_for_student(*, user, titles: dict[str, str], done: set[str]) -> li
 
 
 def my_numbers(*, user) -> dict:
-    row = _roster(get_user_model().objects.filter(pk=user.pk)).first()
+    row = StudentProgress.objects.filter(user=user).first() or StudentProgress(user=user)
     return {
-        "read": row.n_read,
-        "cards": row.n_cards,
-        "jobs": row.n_jobs,
+        "read": row.sections_read,
+        "cards": row.cards_reviewed,
+        "jobs": row.jobs,
         "best_error": row.best_error,
     }

@@ -38,6 +38,7 @@ from mlworker.selectors import jobs_list
 from mlworker.workers import workers_panel
 from quizzes import selectors as quiz_selectors
 from quizzes.display import result_view
+from quizzes.templatetags.quiz_tags import percent
 
 MSG_LOCKED = (
     "Too many wrong passwords for this username. For your account's safety, log-in is paused: "
@@ -210,27 +211,35 @@ def _quiz_columns(titles: dict[str, str], sort: str) -> list[dict]:
     return cols
 
 
+def _score_cell(s) -> str:
+    """A roster cell of one quiz: "best / last", or a dash before any test (written here, not in the
+    template: 300 cells a page cost more through template filters than the rest of a row)."""
+    return f"{percent(s.best)} / {percent(s.last)}" if s.attempts else "–"
+
+
 @login_required
 @require_GET
 def class_dashboard(request, classroom_id):
     # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
-    # deadlines, their extensions, quiz scores grouped by student, the roster with its per-column
-    # subqueries, the class's activity per day (one UNION query). Every student's row is built, then
-    # sorted and filtered, then one page of them rendered: the order and the filter hold across pages.
+    # deadlines, their extensions; the order of the whole class (a few columns per student), then for the
+    # page's students only their full rows and quiz scores; the histograms' bins and the activity per day.
+    # All read the summaries the services keep (accounts.progress). Sorting and the filter run over every
+    # student, so they hold across pages; only the page's rows are built in full.
     classroom = _taught(request, classroom_id)
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
     sort = request.GET.get("sort", "name")
     behind = _threshold(request)
-    scores = selectors.class_quiz_scores(classroom=classroom)
-    rows = selectors.dashboard_rows(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind, scores=scores)
-    page = Paginator(rows, ROSTER_PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    order = selectors.roster_order(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind, now=now)
+    page = Paginator(order, ROSTER_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = selectors.roster_rows(classroom=classroom, deadlines=deadlines, student_ids=list(page.object_list), now=now)
     behind_pct = None if behind is None else round(behind * 100)
     keep = "" if behind is None else f"&behind={behind_pct}"
     # The charts show the whole class, whatever the roster's filter keeps.
     score_charts = [
-        charts.histogram_chart(id=f"scores-{quiz}", title=titles.get(quiz, quiz), scores=bests)
-        for quiz, bests in charts.best_scores_by_quiz(scores, titles).items()
+        charts.histogram_of_bins(id=f"scores-{quiz}", title=titles[quiz], bins=charts.bins_of_counts(counts))
+        for quiz, counts in selectors.class_best_score_bins(classroom=classroom, quizzes=titles).items()
     ]
     activity = charts.activity_chart(
         id="activity",
@@ -246,7 +255,7 @@ def class_dashboard(request, classroom_id):
             "titles": titles,
             "quizzes": list(titles),
             "quiz_columns": _quiz_columns(titles, sort),
-            "rows": [(r, r.score_list(titles)) for r in page.object_list],
+            "rows": [(r, [_score_cell(s) for s in r.score_list(titles)]) for r in rows],
             "page": page,
             "page_query": urlencode({"sort": sort}) + keep,
             "sort": sort,
@@ -360,8 +369,8 @@ def class_student(request, classroom_id, user_id):
 @login_required
 @require_GET
 def class_questions(request, classroom_id):
-    # django_session, auth_user, classroom, the class's test answers grouped by student, by question,
-    # and by question and wrong response
+    # django_session, auth_user, classroom, the students' totals, their question tallies summed per
+    # question, the questions' fields, their wrong-answer tallies summed per question and answer
     classroom = _taught(request, classroom_id)
     sort = request.GET.get("sort", "order")
     return render(

@@ -5,6 +5,10 @@ with bulk_create, shaped as the services write them: attempts handed in through 
 (answers marked by `quizzes.scoring.mark`, free text as the grader's task stores it, the attempt's
 score as `attempt_score_refresh` computes it), and jobs as `job_submit`, `job_claim`, `job_finish`
 and `job_cancel` leave them. Everything comes from one seeded random generator: same seed, same class.
+
+The services also keep the class pages' summaries (accounts.progress) as they write; bulk_create
+bypasses them, so the generator ends by refreshing the generated students' summaries with the same
+function the services call (`progress_refresh`), leaving them as the services would have.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import ClassMembership, Classroom, Role
+from accounts.progress import progress_refresh
 from courses.models import ReadingProgress, Section
 from mlworker.models import JobEpoch, JobState, TrainingJob
 from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, GradedBy, Question, QuestionType, Verdict
@@ -212,6 +217,8 @@ def class_generate(
     Answer.objects.bulk_create(answers, batch_size=BATCH)
 
     _jobs(students, jobs_each, rng, start)
+    # The services refresh a student's summaries as they write; rows written in bulk need it done here.
+    progress_refresh(user_ids=[u.pk for u in students])
     return GeneratedClass(classroom=classroom, students=students, questions=questions, quizzes=list(quizzes))
 
 

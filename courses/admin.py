@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.progress import RefreshesProgress
 from courses import services
 from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
 
@@ -36,7 +37,7 @@ class GlossaryTermAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReadingProgress)
-class ReadingProgressAdmin(admin.ModelAdmin):
+class ReadingProgressAdmin(RefreshesProgress, admin.ModelAdmin):
     list_display = ("user", "section", "read_at")
     list_select_related = ("user", "section")
 
@@ -50,7 +51,7 @@ class FlashcardStateAdmin(admin.ModelAdmin):
 
 
 @admin.register(FlashcardReview)
-class FlashcardReviewAdmin(admin.ModelAdmin):
+class FlashcardReviewAdmin(RefreshesProgress, admin.ModelAdmin):
     list_display = ("user", "term", "rating", "reviewed_at", "due_after")
     list_filter = ("rating",)
     list_select_related = ("user", "term")

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from accounts.progress import progress_refresh
 from courses import selectors, srs
 from courses.autolink import LinkTarget
 from courses.loader import ContentError, read_glossary, read_section
@@ -177,7 +178,10 @@ def course_load(*, root: Path = DEFAULT_CONTENT_ROOT) -> LoadReport:
 
 
 def section_mark_read(*, user, section: Section) -> ReadingProgress:
-    progress, _ = ReadingProgress.objects.get_or_create(user=user, section=section)
+    with transaction.atomic():
+        progress, created = ReadingProgress.objects.get_or_create(user=user, section=section)
+        if created:
+            progress_refresh(user_ids=[user.pk])
     return progress
 
 
@@ -212,4 +216,5 @@ def flashcard_review(*, user, term: GlossaryTerm, rating: int, now: datetime | N
     FlashcardReview.objects.create(
         user=user, term=term, rating=rating, reviewed_at=now, due_before=due_before, due_after=card.due
     )
+    progress_refresh(user_ids=[user.pk])
     return state

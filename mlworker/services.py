@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.progress import progress_refresh
 from mlworker.dispatch import job_dispatch, send
 from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
 
@@ -78,6 +79,7 @@ def job_submit(*, user, job_settings: JobSettings) -> TrainingJob:
                 code="quota",
             )
         job = TrainingJob.objects.create(owner=user, **job_settings.__dict__)
+        progress_refresh(user_ids=[user.pk])
         transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return job
 
@@ -118,13 +120,15 @@ def job_cancel(*, job: TrainingJob, by) -> TrainingJob:
     if job.owner_id != by.pk and not by.is_staff and not _teaches_owner(by, job):
         raise PermissionError("Only the job's owner, or an instructor of their class, can cancel it.")
     now = timezone.now()
-    if TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
-        state=JobState.CANCELLED, finished_at=now, cancel_requested=True
-    ):
-        log.info("job %s cancelled while queued", job.pk)
-    else:
-        TrainingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True)
-        log.info("job %s: cancel requested", job.pk)
+    with transaction.atomic():
+        if TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
+            state=JobState.CANCELLED, finished_at=now, cancel_requested=True
+        ):
+            progress_refresh(user_ids=[job.owner_id])
+            log.info("job %s cancelled while queued", job.pk)
+        else:
+            TrainingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True)
+            log.info("job %s: cancel requested", job.pk)
     job.refresh_from_db()
     return job
 
@@ -132,12 +136,15 @@ def job_cancel(*, job: TrainingJob, by) -> TrainingJob:
 def job_finish(*, job_id: int, token: str, state: str, **fields) -> bool:
     """Write a running job's end; only the claim that owns it may."""
     fields.setdefault("finished_at", timezone.now())
-    return (
-        TrainingJob.objects.filter(pk=job_id, state=JobState.RUNNING, run_token=token).update(state=state, **fields)
-        == 1
-    )
+    with transaction.atomic():
+        running = TrainingJob.objects.filter(pk=job_id, state=JobState.RUNNING, run_token=token)
+        if running.update(state=state, **fields) != 1:
+            return False
+        progress_refresh(user_ids=TrainingJob.objects.filter(pk=job_id).values_list("owner_id", flat=True))
+    return True
 
 
+@transaction.atomic
 def jobs_reap(*, now=None) -> list[int]:
     """Running jobs whose heartbeat stopped: queue them again, or fail them after too many tries."""
     now = now or timezone.now()
@@ -165,6 +172,7 @@ def jobs_reap(*, now=None) -> list[int]:
             log.warning("job %s: worker lost %s times; failed", job.pk, job.attempts)
         if done:
             touched.append(job.pk)
+    progress_refresh(user_ids=TrainingJob.objects.filter(pk__in=touched).values_list("owner_id", flat=True))
     return touched
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.progress import progress_of_attempts, progress_refresh
 from courses.loader import ContentError
 from courses.models import GlossaryTerm, Section
 from courses.rendering import render_markdown
@@ -172,6 +173,7 @@ def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: rando
         Answer.objects.bulk_create(
             Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
         )
+        progress_refresh(user_ids=[user.pk])  # the class pages' "last seen"
     return attempt
 
 
@@ -275,6 +277,7 @@ def attempt_submit(*, attempt: Attempt, now=None, timed_out: bool = False) -> bo
             else:
                 Answer.objects.filter(pk=answer.pk).update(**_auto_fields(answer.question, answer.response, now))
         attempt_score_refresh(attempt_id=attempt.pk)
+        progress_refresh(user_ids=[attempt.user_id])
     attempt.refresh_from_db()
     return True
 
@@ -368,6 +371,7 @@ def answer_grade_free_text(*, answer_id: int) -> str:
         )
         if stored:
             attempt_score_refresh(attempt_id=answer.attempt_id)
+            progress_refresh(user_ids=[answer.attempt.user_id])
     return "graded" if stored else "stale"
 
 
@@ -384,6 +388,7 @@ def answer_grading_failed(*, answer_id: int) -> None:
     with transaction.atomic():
         if Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING).update(**fields):
             attempt_score_refresh(attempt_id=answer.attempt_id)
+            progress_refresh(user_ids=[answer.attempt.user_id])
 
 
 def grading_dispatch(*, answer_id: int) -> bool:
@@ -439,6 +444,7 @@ def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=No
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(**_instructor_fields(score=score, by=by, comment=comment, now=now))
         attempt_score_refresh(attempt_id=answer.attempt_id)
+        progress_refresh(user_ids=[answer.attempt.user_id])
     answer.refresh_from_db()
     return answer
 
@@ -478,6 +484,7 @@ def answers_review_many(
             report.graded += 1
         for attempt_id in sorted(touched):
             attempt_score_refresh(attempt_id=attempt_id)
+        progress_refresh(user_ids=progress_of_attempts(touched))
     return report
 
 
@@ -521,6 +528,7 @@ def question_regrade(*, question: Question, now=None) -> RegradeReport:
             touched.add(answer.attempt_id)
         for attempt_id in touched:
             attempt_score_refresh(attempt_id=attempt_id)
+        progress_refresh(user_ids=progress_of_attempts(touched))
     report.attempts = len(touched)
     return report
 

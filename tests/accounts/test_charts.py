@@ -12,6 +12,7 @@ from courses.models import Section
 from courses.services import section_mark_read
 from mlworker.models import JobState, TrainingJob
 from mlworker.services import job_submit
+from tests.accounts.support import job_end
 
 
 def d(day):
@@ -161,7 +162,7 @@ def test_the_jobs_page_draws_one_dot_per_succeeded_job_of_the_class(
 ):
     def finished(user, error_rate, state=JobState.SUCCEEDED):
         j = job_submit(user=user, job_settings=tiny_settings)
-        TrainingJob.objects.filter(pk=j.pk).update(state=state, error_rate=error_rate)
+        job_end(j, state, error_rate=error_rate)
 
     finished(student, 0.25)
     finished(student, 0.125)

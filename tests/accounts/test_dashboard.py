@@ -13,6 +13,7 @@ from courses.models import GlossaryTerm, Section
 from courses.services import flashcard_review, section_mark_read
 from mlworker.models import JobState, TrainingJob
 from mlworker.services import job_submit
+from tests.accounts.support import job_end
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def _busy_student(make_user, classroom, take_test, tiny_settings, name):
     flashcard_review(user=user, term=GlossaryTerm.objects.first(), rating=3)
     take_test(user, tf_right=False)
     job = job_submit(user=user, job_settings=tiny_settings)
-    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, error_rate=0.125)
+    job_end(job, JobState.SUCCEEDED, error_rate=0.125)
     return user
 
 
@@ -35,7 +36,7 @@ def test_the_roster_counts_what_each_student_did(classroom, student, student2, t
     take_test(student, tf_right=False)  # 50%
     take_test(student)  # 100%, and the latest
     job = job_submit(user=student, job_settings=tiny_settings)
-    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, error_rate=0.05)
+    job_end(job, JobState.SUCCEEDED, error_rate=0.05)
     rows = {r.user.username: r for r in selectors.dashboard_rows(classroom=classroom, deadlines=[])}
     me = rows["student"]
     assert (me.sections_read, me.cards_reviewed, me.attempts, me.jobs) == (2, 1, 2, 1)
@@ -55,9 +56,9 @@ def test_the_dashboard_costs_the_same_queries_for_3_or_30_students(
     client.force_login(instructor)
     url = reverse("accounts:class_dashboard", args=[classroom.pk])
     # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
-    # their extensions, quiz scores grouped by student and quiz, the roster with its subqueries per
-    # column, the class's activity per day (one UNION of three grouped counts, for the chart)
-    with django_assert_num_queries(9):
+    # their extensions, the whole class's order (a few columns each), the page's rows joined to their
+    # progress rows, the page's quiz scores, the histograms' bins, the activity per day (for the charts)
+    with django_assert_num_queries(11):
         response = client.get(url + "?sort=-activity&behind=50")
     assert response.status_code == 200
     assert response.content.decode().count('class="behind"') == n  # everyone missed the chapter deadline

@@ -12,7 +12,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import selectors, services, views
+from accounts import charts, selectors, services, views
 from bench.classgen import _responses, class_generate
 from courses.models import Section
 from courses.services import section_mark_read
@@ -20,6 +20,7 @@ from mlworker.models import JobState, TrainingJob
 from mlworker.services import JobSettings, job_submit
 from quizzes.models import Attempt
 from quizzes.services import answers_save, attempt_start, attempt_submit
+from tests.accounts.support import job_end
 from tests.quizzes.conftest import bank  # noqa: F401  (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
@@ -78,12 +79,12 @@ def test_the_pages_cost_the_same_queries_for_3_or_40_students(
     client.force_login(instructor)
     roster = reverse("accounts:class_dashboard", args=[cid])
     # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
-    # their extensions, quiz scores of every handed-in test, the roster with its subqueries per column,
-    # the class's activity per day for the chart
-    with django_assert_num_queries(9):
+    # their extensions, the whole class's order (a few columns each), the page's rows joined to their
+    # progress rows, the page's quiz scores, the histograms' bins, the activity per day (for the charts)
+    with django_assert_num_queries(11):
         assert client.get(roster + "?sort=-quiz:jargon:best&behind=60&page=2").status_code == 200
-    # django_session, auth_user, classroom, answers' totals per student, per question, the questions'
-    # own fields, wrong answers per question and response
+    # django_session, auth_user, classroom, students' totals (progress rows), question tallies summed per
+    # question, the questions' own fields, wrong-answer tallies summed per question and answer
     with django_assert_num_queries(7):
         assert client.get(reverse("accounts:class_questions", args=[cid])).status_code == 200
     # django_session, auth_user, classroom, sections, deadlines, their extensions, roster, quiz scores;
@@ -105,8 +106,8 @@ def test_the_csv_streams_one_row_per_student_with_the_right_numbers(client, inst
     _jargon_test(hand, right=2)  # 25%, the latest
     for error in (0.25, 0.125):
         job = job_submit(user=hand, job_settings=TINY)
-        TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, error_rate=error)
-    TrainingJob.objects.filter(pk=job_submit(user=hand, job_settings=TINY).pk).update(state=JobState.FAILED)
+        job_end(job, JobState.SUCCEEDED, error_rate=error)
+    job_end(job_submit(user=hand, job_settings=TINY), JobState.FAILED)
 
     client.force_login(instructor)
     response = client.get(reverse("accounts:class_export", args=[gen.classroom.pk]))
@@ -186,3 +187,48 @@ def test_sorting_and_the_behind_filter_cover_every_page(client, instructor, gene
     assert len(shown) == 40
     lasts = [r.scores["chapter"].last for r in expected if "chapter" in r.scores]
     assert lasts == sorted(lasts, reverse=True) and len(lasts) < 40
+
+
+SORT_KEYS = ["name", "read", "cards", "attempts", "score", "jobs", "error", "activity", "bogus"]
+SORT_KEYS += [f"quiz:{q}:{w}" for q in ("jargon", "chapter", "history") for w in ("best", "last")]
+
+
+def test_the_roster_pages_in_the_order_and_with_the_rows_of_the_full_roster(generated, instructor, make_user):
+    gen = generated(40, attempts_each=2)
+    quiet = make_user("zz-quiet")  # no history at all: no progress row
+    services.classroom_join(user=quiet, code=gen.classroom.code)
+    deadline = selectors.class_deadlines(classroom=gen.classroom)[0]  # jargon's, passed yesterday
+    # An extension matters to a student with scores but no jargon test: behind at 0% only if it missed.
+    scores = selectors.class_quiz_scores(classroom=gen.classroom)
+    late = next(u for u in gen.students if scores.get(u.pk) and "jargon" not in scores[u.pk])
+    services.extension_grant(deadline=deadline, by=instructor, student=late, due_at=timezone.now() + timedelta(days=2))
+    deadlines = selectors.class_deadlines(classroom=gen.classroom)
+    now = timezone.now()
+    for sort in SORT_KEYS + [f"-{s}" for s in SORT_KEYS]:
+        for behind in (None, 0.0, 0.6):
+            full = selectors.dashboard_rows(
+                classroom=gen.classroom, deadlines=deadlines, sort=sort, behind=behind, now=now
+            )
+            order = selectors.roster_order(
+                classroom=gen.classroom, deadlines=deadlines, sort=sort, behind=behind, now=now
+            )
+            assert order == [r.user.pk for r in full], (sort, behind)
+    full = selectors.dashboard_rows(classroom=gen.classroom, deadlines=deadlines, sort="-score", now=now)
+    some = [r.user.pk for r in full[5:12]] + [quiet.pk]
+    rows = selectors.roster_rows(classroom=gen.classroom, deadlines=deadlines, student_ids=some, now=now)
+    assert rows == [r for r in full if r.user.pk in some][:7] + [next(r for r in full if r.user.pk == quiet.pk)]
+    assert any(r.missed for r in full) and not next(r for r in full if r.user.pk == late.pk).missed
+    at_zero = selectors.roster_order(classroom=gen.classroom, deadlines=deadlines, behind=0.0, now=now)
+    assert late.pk not in at_zero and quiet.pk in at_zero
+
+
+def test_the_histograms_bins_from_the_database_count_as_score_bins_does(generated):
+    gen = generated(40, attempts_each=3)
+    titles = selectors.quiz_titles()
+    scores = selectors.class_quiz_scores(classroom=gen.classroom)
+    expected = {
+        quiz: [b.count for b in charts.score_bins(bests)]
+        for quiz, bests in charts.best_scores_by_quiz(scores, titles).items()
+    }
+    assert selectors.class_best_score_bins(classroom=gen.classroom, quizzes=titles) == expected
+    assert len(expected) > 1 and list(expected) == [q for q in titles if q in expected]

@@ -1,0 +1,237 @@
+"""Keeps the class pages' summaries (accounts.models: StudentProgress and the rows beside it) equal to
+what a student's history says.
+
+Every service that changes what they count calls `progress_refresh` for the students concerned, in
+its own transaction: reading, flashcard reviews, starting and handing in attempts, grading, reviews,
+regrades, jobs. The refresh recomputes those students' rows from their history, with the same
+grouped queries that rebuild everything (`progress_rebuild`, `manage.py progress_rebuild`), so a
+refresh cannot drift from a rebuild; it costs a few indexed queries per call, not per class.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, FloatField, Max, Min, Q, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from accounts.models import ActivityDay, QuestionTally, QuizProgress, StudentProgress, WrongAnswerTally
+from courses.models import FlashcardReview, ReadingProgress
+from mlworker.models import JobState, TrainingJob
+from quizzes.models import Answer, Attempt, Verdict
+
+SUMMARIES = (StudentProgress, QuizProgress, ActivityDay, QuestionTally, WrongAnswerTally)
+HANDED_IN = (Attempt.State.SUBMITTED, Attempt.State.GRADED)
+
+
+def response_text(response) -> str:
+    """A response as the questions page writes it among the common wrong answers."""
+    if response is None:
+        return "(no answer)"
+    if isinstance(response, dict) and len(response) == 1:
+        response = next(iter(response.values()))
+    if isinstance(response, list):
+        return ", ".join(str(x) for x in response)
+    return str(response)
+
+
+def _mine(qs, field: str, user_ids: list[int] | None):
+    qs = qs.order_by()
+    return qs if user_ids is None else qs.filter(**{f"{field}__in": user_ids})
+
+
+def _handed_in_tests(user_ids):
+    return _mine(Attempt.objects.filter(mode=Attempt.Mode.TEST, state__in=HANDED_IN), "user_id", user_ids)
+
+
+def _test_answers(user_ids):
+    return _mine(
+        Answer.objects.filter(attempt__mode=Attempt.Mode.TEST, attempt__state__in=HANDED_IN),
+        "attempt__user_id",
+        user_ids,
+    )
+
+
+def _students(user_ids) -> dict[int, StudentProgress]:
+    rows: dict[int, StudentProgress] = {}
+
+    def row(uid):
+        if uid not in rows:
+            rows[uid] = StudentProgress(user_id=uid)
+        return rows[uid]
+
+    def later(p, stamp):
+        if stamp is not None and (p.last_activity is None or stamp > p.last_activity):
+            p.last_activity = stamp
+
+    per_user = _mine(ReadingProgress.objects, "user_id", user_ids).values("user_id")
+    for uid, n, at in per_user.annotate(n=Count("pk"), at=Max("read_at")).values_list("user_id", "n", "at"):
+        row(uid).sections_read = n
+        later(rows[uid], at)
+    per_user = _mine(FlashcardReview.objects, "user_id", user_ids).values("user_id")
+    for uid, n, at in per_user.annotate(n=Count("pk"), at=Max("reviewed_at")).values_list("user_id", "n", "at"):
+        row(uid).cards_reviewed = n
+        later(rows[uid], at)
+    # Any attempt counts for "last seen" (practice, or a test still open); only handed-in tests are counted.
+    per_user = _mine(Attempt.objects, "user_id", user_ids).values("user_id")
+    for uid, at in per_user.annotate(at=Max("started_at")).values_list("user_id", "at"):
+        later(row(uid), at)
+    for uid, n in _handed_in_tests(user_ids).values("user_id").annotate(n=Count("pk")).values_list("user_id", "n"):
+        row(uid).tests = n
+    per_user = _mine(TrainingJob.objects, "owner_id", user_ids).values("owner_id")
+    jobs = per_user.annotate(
+        n=Count("pk"),
+        best=Min("error_rate", filter=_succeeded()),
+        at=Max("created_at"),
+    ).values_list("owner_id", "n", "best", "at")
+    for uid, n, best, at in jobs:
+        p = row(uid)
+        p.jobs, p.best_error = n, best
+        later(p, at)
+    waiting = _mine(Answer.objects.filter(needs_review=True), "attempt__user_id", user_ids).exclude(
+        attempt__state=Attempt.State.IN_PROGRESS
+    )
+    for uid, n in waiting.values("attempt__user_id").annotate(n=Count("pk")).values_list("attempt__user_id", "n"):
+        row(uid).answers_waiting = n
+    score = Coalesce("score", Value(0.0), output_field=FloatField())
+    totals = _test_answers(user_ids).values("attempt__user_id").annotate(n=Count("pk"), t=Sum(score))
+    for uid, n, total in totals.values_list("attempt__user_id", "n", "t"):
+        p = row(uid)
+        p.test_answers, p.test_score_total = n, total
+    return rows
+
+
+def _succeeded():
+    return Q(state=JobState.SUCCEEDED, error_rate__isnull=False)
+
+
+def _quizzes(user_ids) -> list[QuizProgress]:
+    """Per student and quiz: tests handed in, best score, the latest test's score (by start, then id)."""
+    rows = _handed_in_tests(user_ids).order_by("user_id", "quiz", "started_at", "pk")
+    rows = rows.values_list("user_id", "quiz", "score")
+    out: dict[tuple[int, str], QuizProgress] = {}
+    for uid, quiz, score in rows:
+        p = out.get((uid, quiz))
+        if p is None:
+            p = out[uid, quiz] = QuizProgress(user_id=uid, quiz=quiz)
+        p.tests += 1
+        if score is not None and (p.best is None or score > p.best):
+            p.best = score
+        p.last = score
+    return list(out.values())
+
+
+def _days(user_ids) -> list[ActivityDay]:
+    """Per student and day (in the site's time zone): sections read, tests handed in, jobs that succeeded."""
+    days: dict[tuple[int, object], ActivityDay] = {}
+
+    def add(qs, user_field, stamp, kind):
+        per_day = qs.annotate(day=TruncDate(stamp)).values(user_field, "day").annotate(n=Count("pk"))
+        for uid, day, n in per_day.values_list(user_field, "day", "n"):
+            d = days.get((uid, day))
+            if d is None:
+                d = days[uid, day] = ActivityDay(user_id=uid, day=day)
+            setattr(d, kind, getattr(d, kind) + n)
+
+    add(_mine(ReadingProgress.objects, "user_id", user_ids), "user_id", "read_at", "read")
+    add(_handed_in_tests(user_ids), "user_id", Coalesce("submitted_at", "started_at"), "tests")
+    succeeded = _mine(TrainingJob.objects.filter(state=JobState.SUCCEEDED), "owner_id", user_ids)
+    add(succeeded, "owner_id", Coalesce("finished_at", "created_at"), "jobs")
+    return list(days.values())
+
+
+def _questions(user_ids) -> tuple[list[QuestionTally], list[WrongAnswerTally]]:
+    score = Coalesce("score", Value(0.0), output_field=FloatField())
+    answers = _test_answers(user_ids)
+    per_question = answers.values("attempt__user_id", "question_id").annotate(n=Count("pk"), s=Sum(score))
+    tallies = [
+        QuestionTally(user_id=uid, question_id=qid, answers=n, score_sum=s)
+        for uid, qid, n, s in per_question.values_list("attempt__user_id", "question_id", "n", "s")
+    ]
+    # Different stored responses can read the same ("a" and ["a"]): counted by what the page shows.
+    wrong: dict[tuple[int, int, str], int] = defaultdict(int)
+    by_response = answers.filter(verdict=Verdict.INCORRECT).values("attempt__user_id", "question_id", "response")
+    for uid, qid, response, n in by_response.annotate(n=Count("pk")).values_list(
+        "attempt__user_id", "question_id", "response", "n"
+    ):
+        wrong[uid, qid, response_text(response)] += n
+    wrongs = [WrongAnswerTally(user_id=uid, question_id=qid, text=text, n=n) for (uid, qid, text), n in wrong.items()]
+    return tallies, wrongs
+
+
+def _write(user_ids: list[int] | None) -> None:
+    for model in SUMMARIES:
+        _mine(model.objects, "user_id", user_ids).delete()
+    tallies, wrongs = _questions(user_ids)
+    students, quizzes = _students(user_ids), _quizzes(user_ids)
+    bests = defaultdict(list)
+    for q in quizzes:
+        if q.best is not None:
+            bests[q.user_id].append(q.best)
+    for uid, mine in bests.items():
+        students[uid].mean_best = statistics.fmean(mine)  # the roster's own arithmetic, for its sort and filter
+    StudentProgress.objects.bulk_create(students.values(), batch_size=1000)
+    QuizProgress.objects.bulk_create(quizzes, batch_size=1000)
+    ActivityDay.objects.bulk_create(_days(user_ids), batch_size=1000)
+    QuestionTally.objects.bulk_create(tallies, batch_size=1000)
+    WrongAnswerTally.objects.bulk_create(wrongs, batch_size=1000)
+
+
+def progress_refresh(*, user_ids: Iterable[int]) -> None:
+    """Recompute these students' summaries from their history. Call it inside the transaction that
+    changed the history, once per batch of changes (a regrade touching 1,000 students calls it once)."""
+    ids = sorted({uid for uid in user_ids if uid is not None})
+    if not ids:
+        return
+    with transaction.atomic():
+        # Two refreshes of one student at once (a grade arriving while they hand in another test)
+        # would both delete, then both insert: the second would break the unique constraints. Locking
+        # the students' own rows first, in id order, makes the second wait and then see the first's work.
+        list(get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+        _write(ids)
+
+
+def progress_rebuild() -> int:
+    """Every summary, from scratch; the number of students with a progress row."""
+    with transaction.atomic():
+        _write(None)
+    return StudentProgress.objects.count()
+
+
+def progress_of_attempts(attempt_ids: Iterable[int]) -> list[int]:
+    """The students who own these attempts (for services that know attempts, not users)."""
+    owners = Attempt.objects.filter(pk__in=list(attempt_ids)).order_by().values_list("user_id", flat=True)
+    return list(owners.distinct())
+
+
+class RefreshesProgress:
+    """For the admin of a model the summaries count (attempts, answers, jobs, reading, reviews): an
+    edit or a deletion there bypasses the services, so it refreshes the students it touched itself.
+    `progress_owner` is the lookup from the model to the student's id."""
+
+    progress_owner = "user_id"
+
+    def _owners(self, queryset) -> list[int]:
+        return list(queryset.order_by().values_list(self.progress_owner, flat=True).distinct())
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            before = self._owners(type(obj).objects.filter(pk=obj.pk)) if obj.pk else []
+            super().save_model(request, obj, form, change)
+            progress_refresh(user_ids=before + self._owners(type(obj).objects.filter(pk=obj.pk)))
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            owners = self._owners(type(obj).objects.filter(pk=obj.pk))
+            super().delete_model(request, obj)
+            progress_refresh(user_ids=owners)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            owners = self._owners(queryset)
+            super().delete_queryset(request, queryset)
+            progress_refresh(user_ids=owners)
