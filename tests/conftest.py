@@ -115,6 +115,8 @@ def worker_env(django_db_setup, django_db_blocker, broker_url, shared_media, tmp
         TORCH_HOME=str(tmp_path_factory.mktemp("torch-home")),  # no torchvision weights: nothing downloads
         JOURNEY_HEARTBEAT_SECONDS="1",
         JOURNEY_HEARTBEAT_TIMEOUT="5",
+        # Transactional tests empty the tables between tests: a worker's presence row comes back within a second.
+        JOURNEY_WORKER_BEAT_SECONDS="1",
         JOURNEY_HOUSEKEEPING_SECONDS="2",
         JOURNEY_REDISPATCH_AFTER="600",
         PYTHONUNBUFFERED="1",

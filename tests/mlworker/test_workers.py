@@ -132,8 +132,8 @@ def test_a_worker_shows_on_the_jobs_page_while_it_runs_and_leaves_when_it_stops(
     client.force_login(student)
     worker = WorkerProcess(worker_env, tmp_path / "visitor.log", queues="gpu", name="visitor")
     try:
-        wait_for(lambda: visitor in [w.hostname for w in workers.gpu_workers_online()], timeout=30,
-                 what="the new worker's first beat")  # fmt: skip
+        wait_for(lambda: {shared, visitor} <= {w.hostname for w in workers.gpu_workers_online()}, timeout=30,
+                 what="both workers' beats")  # fmt: skip
         page = client.get(reverse("mlworker:jobs")).content.decode()
         assert f"<code>{shared}</code>: idle" in page and f"<code>{visitor}</code>: idle" in page
     finally:
