@@ -16,7 +16,6 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import charts, selectors, services
@@ -30,6 +29,7 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.models import QuizDeadline
+from config.redirects import back_to
 from courses.selectors import flashcards_due
 from mlworker import services as job_services
 from mlworker.assets import DATASET_LABELS
@@ -91,15 +91,8 @@ def signup(request):
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to Journey. Your account is ready.")
-        return redirect(_safe_next(request) or "accounts:me")
-    return render(request, "accounts/signup.html", {"form": form, "next": _safe_next(request)})
-
-
-def _safe_next(request) -> str | None:
-    """Where to go after signing up (a class's join link, say); only a path on this site."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    allowed = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False)
-    return target if target and allowed else None
+        return redirect(back_to(request, None) or "accounts:me")
+    return render(request, "accounts/signup.html", {"form": form, "next": back_to(request, None)})
 
 
 @login_required
@@ -403,8 +396,8 @@ def class_review(request, classroom_id):
 @login_required
 @require_GET
 def class_jobs(request, classroom_id):
-    # django_session, auth_user, classroom, the class's jobs with their owners, jobs waiting in the queue
-    # (the workers answer through the broker; the error-rate chart is drawn from the jobs already read)
+    # django_session, auth_user, classroom, the class's jobs with their owners, GPU workers alive, the jobs
+    # they run, jobs waiting in the queue (the error-rate chart is drawn from the jobs already read)
     classroom = _taught(request, classroom_id)
     jobs = list(selectors.class_jobs(classroom=classroom))
     panel = workers_panel(jobs=jobs, describe=lambda job: f"{job.display_name}, {job.owner.username}")

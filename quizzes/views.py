@@ -12,11 +12,11 @@ from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import classrooms_taught_by
+from config.redirects import back_to
 from quizzes import selectors, services
 from quizzes.display import question_view, result_view
 from quizzes.forms import BadAnswer, BulkReviewForm, ReviewForm, StartForm, response_from_post
@@ -250,17 +250,6 @@ def attempt_status(request, attempt_id):
 def _instructor_only(request):
     if not selectors.is_instructor(request.user):
         raise PermissionDenied("Only instructors review answers.")
-
-
-def back_to(request, default: str) -> str:
-    """Where a review form sends the instructor back: the page it came from (a path on this
-    site, never another host), else `default`."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 def _graded_message(report: services.BulkReviewReport) -> tuple[str, str]:
