@@ -33,7 +33,7 @@ MSG_PREDICT_QUEUE_DOWN = (
 
 @login_required
 def jobs(request):
-    # django_session, auth_user, jobs page, jobs waiting in the queue (the workers answer through the broker)
+    # django_session, auth_user, jobs page, GPU workers alive, the jobs they run, jobs waiting in the queue
     jobs = list(selectors.jobs_list(user=request.user))
     panel = workers_panel(jobs=jobs, describe=lambda job: f"your experiment #{job.pk}")
     return render(request, "mlworker/jobs.html", {"jobs": jobs, "workers": panel})
