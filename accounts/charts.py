@@ -87,6 +87,15 @@ class Bin:
         return f"{_pct(self.lo)}–{_pct(self.hi)}"
 
 
+BINS = 10  # best scores are counted in tenths
+
+
+def bin_of(score: float, n: int = BINS) -> int:
+    """Which of n equal bins from 0 to 1 a score falls in; 1 itself is in the last."""
+    # The small epsilon keeps 0.3 (stored as 0.29999...) in the 30% bin.
+    return min(max(int(score * n + 1e-9), 0), n - 1)
+
+
 def score_bins(scores: Iterable[float | None], *, n: int = 10) -> list[Bin]:
     """Scores from 0 to 1 counted into n equal bins; each bin holds [lo, hi), the last one [lo, 1].
 
@@ -96,8 +105,7 @@ def score_bins(scores: Iterable[float | None], *, n: int = 10) -> list[Bin]:
     for s in scores:
         if s is None:
             continue
-        # The small epsilon keeps 0.3 (stored as 0.29999...) in the 30% bin.
-        counts[min(max(int(s * n + 1e-9), 0), n - 1)] += 1
+        counts[bin_of(s, n)] += 1
     return [Bin(i / n, (i + 1) / n, c) for i, c in enumerate(counts)]
 
 

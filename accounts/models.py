@@ -131,13 +131,30 @@ class ActivityDay(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_activity_row_per_day")]
 
 
-class QuestionTally(models.Model):
-    """One student's answers to one question in handed-in tests: how many, and their summed score."""
+class Moments(models.Model):
+    """Sums over answers to one question in handed-in tests, from which the questions page computes
+    facility (the mean score) and Moodle's discrimination index: the correlation, over those
+    answers, between the answer's score x and the score of the rest of its test y (the test's
+    summed scores minus x). Sums add up, so a class's are its students' added together."""
+
+    answers = models.PositiveIntegerField(default=0)
+    score_sum = models.FloatField(default=0.0)  # Σx
+    score_sq = models.FloatField(default=0.0)  # Σx²
+    rest_sum = models.FloatField(default=0.0)  # Σy
+    rest_sq = models.FloatField(default=0.0)  # Σy²
+    cross = models.FloatField(default=0.0)  # Σxy
+
+    MOMENTS = ("answers", "score_sum", "score_sq", "rest_sum", "rest_sq", "cross")
+
+    class Meta:
+        abstract = True
+
+
+class QuestionTally(Moments):
+    """One student's answers to one question in handed-in tests."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_tallies")
     question = models.ForeignKey("quizzes.Question", on_delete=models.CASCADE, related_name="+")
-    answers = models.PositiveIntegerField(default=0)
-    score_sum = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "question"], name="one_tally_per_question")]
@@ -153,3 +170,52 @@ class WrongAnswerTally(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "question"])]
+
+
+# ---------------------------------------------------------------- class sums
+# The same numbers added up over a class's students, for the pages that show the whole class (the
+# charts, the questions page). accounts.progress keeps them: when a student's rows change it adds
+# the difference to each class they sit in as a student, and a change of membership adds or takes
+# away the student's rows. A key with nothing left has no row, as after `progress_rebuild`.
+
+
+class ClassQuestionStats(Moments):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="question_stats")
+    question = models.ForeignKey("quizzes.Question", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["classroom", "question"], name="one_stats_row_per_question")]
+
+
+class ClassWrongAnswer(models.Model):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="wrong_answers")
+    question = models.ForeignKey("quizzes.Question", on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    n = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["classroom", "question", "-n"])]
+
+
+class ClassActivityDay(models.Model):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="activity_days")
+    day = models.DateField()
+    read = models.PositiveIntegerField(default=0)
+    tests = models.PositiveIntegerField(default=0)
+    jobs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["classroom", "day"], name="one_class_activity_row_per_day")]
+
+
+class ClassScoreBin(models.Model):
+    """How many of the class's students have their best score of a quiz in one tenth of the range
+    (bin 0 is under 10%, bin 9 is 90% and up, 100% included)."""
+
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="score_bins")
+    quiz = models.CharField(max_length=60)
+    bin = models.PositiveSmallIntegerField()
+    students = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["classroom", "quiz", "bin"], name="one_count_per_bin")]

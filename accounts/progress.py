@@ -12,14 +12,30 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, FloatField, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
-from accounts.models import ActivityDay, QuestionTally, QuizProgress, StudentProgress, WrongAnswerTally
+from accounts.charts import bin_of
+from accounts.models import (
+    ActivityDay,
+    ClassActivityDay,
+    ClassMembership,
+    ClassQuestionStats,
+    Classroom,
+    ClassScoreBin,
+    ClassWrongAnswer,
+    Moments,
+    QuestionTally,
+    QuizProgress,
+    Role,
+    StudentProgress,
+    WrongAnswerTally,
+)
 from courses.models import FlashcardReview, ReadingProgress
 from mlworker.models import JobState, TrainingJob
 from quizzes.models import Answer, Attempt, Verdict
@@ -147,11 +163,27 @@ def _days(user_ids) -> list[ActivityDay]:
 def _questions(user_ids) -> tuple[list[QuestionTally], list[WrongAnswerTally]]:
     score = Coalesce("score", Value(0.0), output_field=FloatField())
     answers = _test_answers(user_ids)
-    per_question = answers.values("attempt__user_id", "question_id").annotate(n=Count("pk"), s=Sum(score))
-    tallies = [
-        QuestionTally(user_id=uid, question_id=qid, answers=n, score_sum=s)
-        for uid, qid, n, s in per_question.values_list("attempt__user_id", "question_id", "n", "s")
-    ]
+    # In a fixed order, so that a refresh of one student adds up their floats exactly as a rebuild does.
+    rows = list(
+        answers.annotate(x=score)
+        .order_by("attempt_id", "question_id")
+        .values_list("attempt_id", "attempt__user_id", "question_id", "x")
+    )
+    test_totals: dict[int, float] = defaultdict(float)
+    for attempt_id, _, _, x in rows:
+        test_totals[attempt_id] += x
+    tallies: dict[tuple[int, int], QuestionTally] = {}
+    for attempt_id, uid, qid, x in rows:
+        t = tallies.get((uid, qid))
+        if t is None:
+            t = tallies[uid, qid] = QuestionTally(user_id=uid, question_id=qid)
+        y = test_totals[attempt_id] - x  # the rest of the test
+        t.answers += 1
+        t.score_sum += x
+        t.score_sq += x * x
+        t.rest_sum += y
+        t.rest_sq += y * y
+        t.cross += x * y
     # Different stored responses can read the same ("a" and ["a"]): counted by what the page shows.
     wrong: dict[tuple[int, int, str], int] = defaultdict(int)
     by_response = answers.filter(verdict=Verdict.INCORRECT).values("attempt__user_id", "question_id", "response")
@@ -160,10 +192,14 @@ def _questions(user_ids) -> tuple[list[QuestionTally], list[WrongAnswerTally]]:
     ):
         wrong[uid, qid, response_text(response)] += n
     wrongs = [WrongAnswerTally(user_id=uid, question_id=qid, text=text, n=n) for (uid, qid, text), n in wrong.items()]
-    return tallies, wrongs
+    return list(tallies.values()), wrongs
 
 
 def _write(user_ids: list[int] | None) -> None:
+    """Rewrite these students' rows (everyone's for None); a refresh also carries the change into the
+    sums of the classes they sit in (a rebuild redoes those after)."""
+    classes = _classes_of(user_ids) if user_ids is not None else {}
+    before = _contributions(user_ids) if classes else None
     for model in SUMMARIES:
         _mine(model.objects, "user_id", user_ids).delete()
     tallies, wrongs = _questions(user_ids)
@@ -179,6 +215,8 @@ def _write(user_ids: list[int] | None) -> None:
     ActivityDay.objects.bulk_create(_days(user_ids), batch_size=1000)
     QuestionTally.objects.bulk_create(tallies, batch_size=1000)
     WrongAnswerTally.objects.bulk_create(wrongs, batch_size=1000)
+    if classes:
+        _class_sums_add(_difference(before, _contributions(user_ids)), classes)
 
 
 def progress_refresh(*, user_ids: Iterable[int]) -> None:
@@ -196,10 +234,188 @@ def progress_refresh(*, user_ids: Iterable[int]) -> None:
 
 
 def progress_rebuild() -> int:
-    """Every summary, from scratch; the number of students with a progress row."""
+    """Every summary, from scratch (the classes' sums too); the number of students with a progress row."""
     with transaction.atomic():
         _write(None)
+        class_sums_rebuild()
     return StudentProgress.objects.count()
+
+
+# ---------------------------------------------------------------- class sums
+# A class's sums (ClassQuestionStats and the rows beside it) are its students' rows added up. They
+# change when a student's rows change (a refresh adds the difference to each of the student's
+# classes) and when the class's students change (the student's rows are added or taken away).
+
+
+@dataclass(frozen=True)
+class ClassSum:
+    model: type
+    key: tuple[str, ...]  # besides the class
+    values: tuple[str, ...]
+    counts: tuple[str, ...]  # all zero: the key has nothing left and its row goes
+    rows: Callable  # user ids (or None for all) -> (user id, key, values) per student row
+
+
+def _moments(user_ids):
+    tallies = _mine(QuestionTally.objects, "user_id", user_ids)
+    for uid, qid, *moments in tallies.values_list("user_id", "question_id", *Moments.MOMENTS):
+        yield uid, (qid,), moments
+
+
+def _wrongs(user_ids):
+    for uid, qid, text, n in _mine(WrongAnswerTally.objects, "user_id", user_ids).values_list(
+        "user_id", "question_id", "text", "n"
+    ):
+        yield uid, (qid, text), (n,)
+
+
+def _activity(user_ids):
+    for uid, day, *counts in _mine(ActivityDay.objects, "user_id", user_ids).values_list(
+        "user_id", "day", "read", "tests", "jobs"
+    ):
+        yield uid, (day,), counts
+
+
+def _bins(user_ids):
+    bests = _mine(QuizProgress.objects.filter(best__isnull=False), "user_id", user_ids)
+    for uid, quiz, best in bests.values_list("user_id", "quiz", "best"):
+        yield uid, (quiz, bin_of(best)), (1,)
+
+
+CLASS_SUMS = (
+    ClassSum(ClassQuestionStats, ("question_id",), Moments.MOMENTS, ("answers",), _moments),
+    ClassSum(ClassWrongAnswer, ("question_id", "text"), ("n",), ("n",), _wrongs),
+    ClassSum(ClassActivityDay, ("day",), ("read", "tests", "jobs"), ("read", "tests", "jobs"), _activity),
+    ClassSum(ClassScoreBin, ("quiz", "bin"), ("students",), ("students",), _bins),
+)
+
+Contributions = list[dict[int, dict[tuple, list]]]  # per class sum: user id -> key -> values
+
+
+def _contributions(user_ids) -> Contributions:
+    out = []
+    for cs in CLASS_SUMS:
+        mine: dict[int, dict[tuple, list]] = defaultdict(dict)
+        for uid, key, values in cs.rows(user_ids):
+            mine[uid][key] = list(values)
+        out.append(mine)
+    return out
+
+
+def _difference(before: Contributions, after: Contributions, sign: int = 1) -> Contributions:
+    """after - before, key by key (sign -1 turns it around)."""
+    out = []
+    for old, new in zip(before, after, strict=True):
+        diff: dict[int, dict[tuple, list]] = defaultdict(dict)
+        for uid in old.keys() | new.keys():
+            o, n = old.get(uid, {}), new.get(uid, {})
+            for key in o.keys() | n.keys():
+                a, b = o.get(key), n.get(key)
+                if a == b:
+                    continue
+                a = a or [0] * len(b)
+                b = b or [0] * len(a)
+                diff[uid][key] = [sign * (y - x) for x, y in zip(a, b, strict=True)]
+        out.append(diff)
+    return out
+
+
+def _classes_of(user_ids) -> dict[int, list[int]]:
+    """The classes each of these users sits in as a student."""
+    memberships = _mine(ClassMembership.objects.filter(role=Role.STUDENT), "user_id", user_ids)
+    classes: dict[int, list[int]] = defaultdict(list)
+    for uid, cid in memberships.values_list("user_id", "classroom_id"):
+        classes[uid].append(cid)
+    return classes
+
+
+def _add_up(rows, classes: dict[int, list[int]]) -> dict[tuple, list]:
+    """(user id, key, values) rows added up per (class, *key), over the classes each user sits in."""
+    sums: dict[tuple, list] = {}
+    for uid, key, values in rows:
+        for cid in classes.get(uid, ()):
+            total = sums.get((cid, *key))
+            sums[(cid, *key)] = list(values) if total is None else [t + v for t, v in zip(total, values, strict=True)]
+    return sums
+
+
+def _class_sums_add(deltas: Contributions, classes: dict[int, list[int]]) -> None:
+    """Add each student's differences to the sums of their classes, under a lock on those classes (so
+    two students of one class, refreshed at once, add up rather than overwrite each other)."""
+    per_class = [
+        _add_up(((uid, key, v) for uid, keys in diff.items() for key, v in keys.items()), classes) for diff in deltas
+    ]
+    touched = sorted({k[0] for add in per_class for k in add})
+    if not touched:
+        return
+    list(Classroom.objects.select_for_update().filter(pk__in=touched).order_by("pk").values_list("pk"))
+    for cs, add in zip(CLASS_SUMS, per_class, strict=True):
+        if add:
+            _apply(cs, add)
+
+
+def _new_row(cs: ClassSum, k: tuple, values=None):
+    row = cs.model(classroom_id=k[0], **dict(zip(cs.key, k[1:], strict=True)))
+    for name, v in zip(cs.values, values or (), strict=False):
+        setattr(row, name, v)
+    return row
+
+
+def _empty(cs: ClassSum, row) -> bool:
+    return not any(getattr(row, c) for c in cs.counts)
+
+
+def _apply(cs: ClassSum, add: dict[tuple, list]) -> None:
+    # The rows of these classes and keys (a few more at most: the filter is per field, not per pair).
+    lookups = {"classroom_id__in": {k[0] for k in add}}
+    for i, name in enumerate(cs.key, start=1):
+        lookups[f"{name}__in"] = {k[i] for k in add}
+    rows = {(r.classroom_id, *(getattr(r, f) for f in cs.key)): r for r in cs.model.objects.filter(**lookups)}
+    changed, created, emptied = [], [], []
+    for k, values in add.items():
+        row = rows.get(k)
+        if row is None:
+            row = _new_row(cs, k, values)
+            if not _empty(cs, row):
+                created.append(row)
+            continue
+        for name, v in zip(cs.values, values, strict=True):
+            setattr(row, name, getattr(row, name) + v)
+        (emptied.append(row.pk) if _empty(cs, row) else changed.append(row))
+    if emptied:
+        cs.model.objects.filter(pk__in=emptied).delete()
+    if changed:
+        cs.model.objects.bulk_update(changed, cs.values, batch_size=500)
+    if created:
+        cs.model.objects.bulk_create(created, batch_size=1000)
+
+
+def class_sums_rebuild(classroom_ids: Iterable[int] | None = None) -> None:
+    """These classes' sums (every class's for None) from their students' rows."""
+    with transaction.atomic():
+        members = ClassMembership.objects.filter(role=Role.STUDENT)
+        if classroom_ids is not None:
+            classroom_ids = sorted(set(classroom_ids))
+            list(Classroom.objects.select_for_update().filter(pk__in=classroom_ids).order_by("pk").values_list("pk"))
+            members = members.filter(classroom_id__in=classroom_ids)
+        classes: dict[int, list[int]] = defaultdict(list)
+        for uid, cid in members.values_list("user_id", "classroom_id"):
+            classes[uid].append(cid)
+        for cs in CLASS_SUMS:
+            old = cs.model.objects.all()
+            (old if classroom_ids is None else old.filter(classroom_id__in=classroom_ids)).delete()
+            sums = _add_up(cs.rows(list(classes) if classroom_ids is not None else None), classes)
+            rows = (_new_row(cs, k, values) for k, values in sums.items())
+            cs.model.objects.bulk_create([r for r in rows if not _empty(cs, r)], batch_size=1000)
+
+
+def class_member_changed(*, classroom_id: int, user_id: int, joined: bool) -> None:
+    """A student came into the class (their rows are added to its sums) or left it (taken away)."""
+    rows = _contributions([user_id])
+    empty = [{} for _ in CLASS_SUMS]
+    deltas = _difference(empty, rows) if joined else _difference(rows, empty)
+    with transaction.atomic():
+        _class_sums_add(deltas, {user_id: [classroom_id]})
 
 
 def progress_of_attempts(attempt_ids: Iterable[int]) -> list[int]:

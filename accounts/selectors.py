@@ -7,17 +7,19 @@ each student's progress row, one for quiz scores; never a scan of every answer o
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     Exists,
     F,
-    IntegerField,
+    FilteredRelation,
     Max,
     OuterRef,
     Prefetch,
@@ -25,27 +27,30 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
+    Window,
 )
-from django.db.models.functions import Cast, Coalesce, Floor
+from django.db.models.functions import Coalesce, Lower, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.charts import BINS
 from accounts.models import (
-    ActivityDay,
+    ClassActivityDay,
     ClassMembership,
+    ClassQuestionStats,
     Classroom,
+    ClassScoreBin,
+    ClassWrongAnswer,
     Extension,
-    QuestionTally,
+    Moments,
     QuizDeadline,
     QuizProgress,
     Role,
     StudentProgress,
-    WrongAnswerTally,
 )
 from courses.models import FlashcardReview, ReadingProgress, Section
 from mlworker.models import TrainingJob
-from quizzes.models import CHAPTER_QUIZ, Attempt, Question
+from quizzes.models import CHAPTER_QUIZ, Attempt
 
 CHAPTER_TITLE = "The whole chapter"
 
@@ -220,17 +225,20 @@ def rows_sort(rows: list[StudentRow], sort: str) -> list[StudentRow]:
     return [r for _, r in scored] + [r for _, r in unscored]
 
 
-def _roster(students: QuerySet) -> QuerySet:
-    """The students, each with the numbers of their progress row (zeros for one with no history yet)."""
+def _roster(students: QuerySet, *, chunked: bool = False):
+    """Each student (a RosterUser) with the numbers of their progress row: sections read, cards
+    reviewed, tests, jobs (zeros for one with no history yet), best error rate, last activity. One
+    query; `chunked` reads it as it goes."""
     p = "progress__"
-    return students.annotate(
-        n_read=Coalesce(F(p + "sections_read"), 0),
-        n_cards=Coalesce(F(p + "cards_reviewed"), 0),
-        n_attempts=Coalesce(F(p + "tests"), 0),
-        n_jobs=Coalesce(F(p + "jobs"), 0),
-        best_error=F(p + "best_error"),
-        last_seen=F(p + "last_activity"),
-    ).only("id", "username", "first_name", "last_name", "email")
+    numbers = ("sections_read", "cards_reviewed", "tests", "jobs", "best_error", "last_activity")
+    rows = students.values_list("pk", "username", "first_name", "last_name", "email", *(p + n for n in numbers))
+    for pk, username, first, last, email, read, cards, tests, jobs, best_error, seen in (
+        rows.iterator(chunk_size=500) if chunked else rows
+    ):
+        yield (
+            RosterUser(pk, username, first, last, email),
+            (read or 0, cards or 0, tests or 0, jobs or 0, best_error, seen),
+        )
 
 
 @dataclass(frozen=True)
@@ -302,11 +310,7 @@ def _rows(students: QuerySet, deadlines, scores, now) -> list[StudentRow]:
     """Full rows of these students, in the queryset's order: one query, the scores given."""
     dues = _dues(deadlines)
     rows = []
-    who = ("pk", "username", "first_name", "last_name", "email")
-    numbers = ("n_read", "n_cards", "n_attempts", "n_jobs", "best_error", "last_seen")
-    roster = _roster(students).values_list(*who, *numbers)
-    for *who, n_read, n_cards, n_attempts, n_jobs, best_error, last_seen in roster:
-        u = RosterUser(*who)
+    for u, (n_read, n_cards, n_attempts, n_jobs, best_error, last_seen) in _roster(students):
         mine = scores.get(u.pk, {})
         bests = [s.best for s in mine.values() if s.best is not None]
         row = StudentRow(
@@ -325,57 +329,63 @@ def _rows(students: QuerySet, deadlines, scores, now) -> list[StudentRow]:
     return rows
 
 
-# The progress field each plain sort reads, the StudentRow attribute it fills, and its value for a
-# student with no progress row yet.
-SORT_FIELDS = {
-    "read": ("progress__sections_read", "sections_read", 0),
-    "cards": ("progress__cards_reviewed", "cards_reviewed", 0),
-    "attempts": ("progress__tests", "attempts", 0),
-    "jobs": ("progress__jobs", "jobs", 0),
-    "error": ("progress__best_error", "best_error", None),
-    "activity": ("progress__last_activity", "last_activity", None),
-}
+# Each plain sort as SQL, in the order rows_sort gives: the column, with a student who has no
+# progress row yet counted as rows_sort counts them (0; no mean best before any score; no best
+# error after every error rate; never seen before anyone seen).
+def _plain_order(key: str, descending: bool):
+    p = "progress__"
+    counts = {"read": "sections_read", "cards": "cards_reviewed", "attempts": "tests", "jobs": "jobs"}
+    if key in counts:
+        column = Coalesce(F(p + counts[key]), 0)
+    elif key == "score":
+        column = Coalesce(F(p + "mean_best"), -1.0)
+    elif key == "error":
+        column = Coalesce(F(p + "best_error"), 2.0)
+    elif key == "activity":
+        column = F(p + "last_activity")
+        return column.desc(nulls_last=True) if descending else column.asc(nulls_first=True)
+    else:  # by name, and anything unknown
+        column = Lower("username")
+    return column.desc() if descending else column.asc()
 
 
 def roster_order(
     *, classroom: Classroom, deadlines: list[QuizDeadline], sort: str = "name", behind: float | None = None, now=None
-) -> list[int]:
-    """The ids of the students `dashboard_rows` would list, in its order, without building its rows.
+) -> QuerySet:
+    """The ids of the students `dashboard_rows` would list, in its order, as one query that a
+    Paginator counts and slices: sorting and the behind filter run in the database, so a page costs
+    the same whatever the class size, and only its own students get full rows (`roster_rows`).
 
-    One query of a few columns per student: the name, the mean best score, the one column the sort
-    needs, and (for the behind filter) whether each deadline's quiz has a test. The rows it sorts
-    hold only those, and go through the same `rows_sort` and behind test as the full rows, so a
-    page can build full rows for its own students only (`roster_rows`).
+    Ties go by name as in rows_sort (its sort is stable on a list sorted by name), then by id.
     """
     now = now or timezone.now()
     students = class_students(classroom=classroom)
-    cols = {"name": F("username"), "mean": F("progress__mean_best")}
-    key = sort.lstrip("-")
+    descending = sort.startswith("-")
     on_quiz = quiz_sort(sort)
     if on_quiz is not None:
         quiz, which = on_quiz
-        cols["quiz_value"] = Subquery(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=quiz).values(which)[:1])
-    elif key in SORT_FIELDS:
-        cols["value"] = F(SORT_FIELDS[key][0])
-    dues = _dues(deadlines) if behind is not None else []
-    deadline_quizzes = sorted({quiz for quiz, _, _ in dues})
-    for i, due_quiz in enumerate(deadline_quizzes):
-        cols[f"took_{i}"] = Exists(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=due_quiz))
-    rows = []
-    for values in students.annotate(**cols).values("pk", *cols):
-        pk = values["pk"]
-        row = StudentRow(RosterUser(pk, values["name"], "", "", ""), 0, 0, 0, 0, None, None, mean_best=values["mean"])
-        if "value" in values:
-            _, attr, default = SORT_FIELDS[key]
-            setattr(row, attr, default if values["value"] is None else values["value"])
-        if values.get("quiz_value") is not None:
-            row.scores = {quiz: QuizScore(1, values["quiz_value"], values["quiz_value"])}
-        took = {q for i, q in enumerate(deadline_quizzes) if values[f"took_{i}"]}
-        row.missed = [q for q, due, ext in dues if ext.get(pk, due) < now and q not in took]
-        rows.append(row)
+        # A join to the student's row for that quiz (one per student and quiz), not a subquery per student.
+        students = students.annotate(on_quiz=FilteredRelation("quiz_progress", condition=Q(quiz_progress__quiz=quiz)))
+        students = students.annotate(quiz_value=F(f"on_quiz__{which}"))
+        order = [F("quiz_value").desc(nulls_last=True) if descending else F("quiz_value").asc(nulls_last=True)]
+    else:
+        order = [_plain_order(sort.lstrip("-"), descending)]
     if behind is not None:
-        rows = [r for r in rows if _is_behind(r, behind)]
-    return [r.user.pk for r in rows_sort(rows, sort)]
+        lagging = Q(progress__mean_best__isnull=True) | Q(progress__mean_best__lt=behind)  # no row: null too
+        students = students.filter(lagging | _missed_any(deadlines, now))
+    return students.order_by(*order, Lower("username").asc(), "pk").values_list("pk", flat=True)
+
+
+def _missed_any(deadlines: list[QuizDeadline], now) -> Q:
+    """Students who let a deadline pass (theirs, with an extension) without handing in a test of its quiz."""
+    missed = Q(pk__in=[])
+    for quiz, due, extended in _dues(deadlines):
+        if due < now:  # passed, except for those whose extension has not
+            passed = ~Q(pk__in=[uid for uid, until in extended.items() if until >= now])
+        else:  # still open, except for those given less time
+            passed = Q(pk__in=[uid for uid, until in extended.items() if until < now])
+        missed |= passed & ~Exists(QuizProgress.objects.filter(user=OuterRef("pk"), quiz=quiz))
+    return missed
 
 
 def roster_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], student_ids: list[int], now=None):
@@ -386,39 +396,46 @@ def roster_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], student_
     return [rows[pk] for pk in student_ids if pk in rows]
 
 
+def class_export_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], quizzes: list[str], now=None):
+    """The CSV's rows, one per student in the roster's order by name, each as `dashboard_rows` would
+    give it: the student, their numbers, [best, last] per quiz, the quizzes whose deadline they missed.
+    Two queries, read as the rows go out: the quiz scores, then the students with their progress."""
+    now = now or timezone.now()
+    students = class_students(classroom=classroom)
+    scores: dict[int, dict[str, tuple]] = defaultdict(dict)
+    per_quiz = QuizProgress.objects.filter(user_id__in=students.values("pk")).order_by()
+    for uid, quiz, best, last in per_quiz.values_list("user_id", "quiz", "best", "last"):
+        scores[uid][quiz] = (best, last)
+    dues = _dues(deadlines)
+    none = (None, None)
+    for u, numbers in _roster(students.order_by(Lower("username"), "pk"), chunked=True):
+        mine = scores.get(u.pk, {})
+        missed = [quiz for quiz, due, ext in dues if quiz not in mine and ext.get(u.pk, due) < now]
+        yield u, numbers, [mine.get(q, none) for q in quizzes], missed
+
+
 def class_best_score_bins(*, classroom: Classroom, quizzes, n: int = 10) -> dict[str, list[int]]:
     """Per quiz (in the order given, those with a score), how many students' best scores fall in each
-    of n equal bins, as charts.score_bins counts them. One grouped query over the quiz progress rows."""
-    students = class_students(classroom=classroom).values("pk")
-    # The same float arithmetic as score_bins: floor(best * n + 1e-9), then kept within the bins.
-    binned = Cast(Floor(F("best") * Value(float(n)) + Value(1e-9)), IntegerField())
-    per_bin = (
-        QuizProgress.objects.filter(user_id__in=students, best__isnull=False)
-        .order_by()
-        .annotate(b=binned)
-        .values("quiz", "b")
-        .annotate(k=Count("pk"))
-        .values_list("quiz", "b", "k")
-    )
+    of n equal bins (charts.bin_of). One query over the class's kept bin counts."""
+    if n != BINS:
+        raise ValueError(f"The class keeps its best scores in {BINS} bins.")
     counts: dict[str, list[int]] = {}
-    for quiz, b, k in per_bin:
-        counts.setdefault(quiz, [0] * n)[min(max(b, 0), n - 1)] += k
+    for quiz, b, k in ClassScoreBin.objects.filter(classroom=classroom).values_list("quiz", "bin", "students"):
+        counts.setdefault(quiz, [0] * n)[b] += k
     return {q: counts[q] for q in quizzes if q in counts}
 
 
 def class_activity_by_day(*, classroom: Classroom) -> list[tuple[date, str, int]]:
     """What the class did per day, as (day, kind, count) rows: sections read, tests handed in,
-    experiments that succeeded. One grouped query over the students' activity days."""
-    students = class_students(classroom=classroom).values("pk")
-    per_day = (
-        ActivityDay.objects.filter(user_id__in=students)
-        .order_by()
-        .values("day")
-        .annotate(read=Sum("read"), tests=Sum("tests"), jobs=Sum("jobs"))
-        .values_list("day", "read", "tests", "jobs")
-    )
+    experiments that succeeded. One query over the class's kept days."""
+    per_day = ClassActivityDay.objects.filter(classroom=classroom).order_by("day")
     kinds = ("read", "tests", "jobs")
-    return [(day, kind, n) for day, *counts in per_day for kind, n in zip(kinds, counts, strict=True) if n]
+    return [
+        (day, kind, n)
+        for day, *counts in per_day.values_list("day", *kinds)
+        for kind, n in zip(kinds, counts, strict=True)
+        if n
+    ]
 
 
 # ---------------------------------------------------------------- one student
@@ -490,71 +507,50 @@ QUESTION_SORTS = {
 }
 
 
+def discrimination_index(m) -> float | None:
+    """Moodle's discrimination index of a question from its Moments sums: the correlation, over the
+    answers, between an answer's score and the score of the rest of its test, from -1 to 1 (Moodle
+    prints it times 100). None with fewer than two answers, or when either side never varies."""
+    n = m.answers
+    if n < 2:
+        return None
+    var_x = (m.score_sq - m.score_sum * m.score_sum / n) / (n - 1)
+    var_y = (m.rest_sq - m.rest_sum * m.rest_sum / n) / (n - 1)
+    cov = (m.cross - m.score_sum * m.rest_sum / n) / (n - 1)
+    if var_x <= 1e-12 or var_y <= 1e-12:  # sums kept by additions: zero may be a rounding error away
+        return None
+    return max(-1.0, min(1.0, cov / math.sqrt(var_x * var_y)))
+
+
 def class_question_stats(*, classroom: Classroom, sort: str = "order") -> list[QuestionStats]:
-    """Per question, over the class's handed-in tests: attempts, facility, discrimination, common wrong answers.
+    """Per question, over the class's handed-in tests: answers, facility, discrimination, the three
+    most common wrong answers.
 
-    Facility is the mean score. Discrimination follows Moodle's discrimination index: students are
-    ranked by their total score over all their test answers (ties by id); the index is the
-    question's mean score among the top third minus that among the bottom third (from -1 to 1;
-    higher separates better).
-
-    Four queries, whatever the class size, all over the summaries the services keep: the students'
-    totals (their progress rows), the per-student question tallies summed per question (the thirds
-    as filtered sums, bounded by the ranks of the thirds' edge students), the questions' own fields,
-    the wrong-answer tallies summed per question and answer.
+    Facility is the mean score. Discrimination is Moodle's discrimination index (see
+    `discrimination_index`). Two queries, whatever the class size: the class's sums per question
+    with the questions' fields, and its three most given wrong answers per question; both tables
+    are kept by accounts.progress as students answer and join.
     """
-    students = class_students(classroom=classroom).values("pk")
-    totals = (
-        StudentProgress.objects.filter(user_id__in=students, test_answers__gt=0)
-        .order_by("test_score_total", "user_id")
-        .values_list("test_score_total", "user_id")
-    )
-    ranked = list(totals)
-    third = len(ranked) // 3
-    tallies = QuestionTally.objects.filter(user_id__in=students).order_by()
-    n, s = Sum("answers"), Sum("score_sum")
-    if third:
-        # Ranked by (total, id): the top third are those at or above its lowest student, the bottom
-        # third at or below its highest. Comparing with the edges keeps the query small at any size.
-        (lo_total, lo_id), (hi_total, hi_id) = ranked[third - 1], ranked[len(ranked) - third]
-        top = Q(user__progress__test_score_total__gt=hi_total) | Q(
-            user__progress__test_score_total=hi_total, user_id__gte=hi_id
-        )
-        bottom = Q(user__progress__test_score_total__lt=lo_total) | Q(
-            user__progress__test_score_total=lo_total, user_id__lte=lo_id
-        )
-        thirds = {"hi_n": Sum("answers", filter=top), "hi_s": Sum("score_sum", filter=top),
-                  "lo_n": Sum("answers", filter=bottom), "lo_s": Sum("score_sum", filter=bottom)}  # fmt: skip
-    else:
-        thirds = {}
-    per_question = {a["question_id"]: a for a in tallies.values("question_id").annotate(n=n, s=s, **thirds)}
-    # The questions' own fields apart: grouping the tallies by a prompt's text is many times slower.
-    questions = Question.objects.filter(pk__in=list(per_question)).values(
-        "pk", "slug", "prompt", "order", "section__title", "section__order"
-    )
-
-    def mean(total, count):
-        return total / count if count else None
-
+    question = ("question_id", "question__slug", "question__section__title", "question__section__order",
+                "question__order", "question__prompt")  # fmt: skip
+    sums = ClassQuestionStats.objects.filter(classroom=classroom).values_list(*question, *Moments.MOMENTS)
     stats: dict[int, QuestionStats] = {}
-    for q in questions:
-        a = per_question[q["pk"]]
-        hi, lo = mean(a.get("hi_s"), a.get("hi_n")), mean(a.get("lo_s"), a.get("lo_n"))
-        stats[q["pk"]] = QuestionStats(
-            q["pk"], q["slug"], q["section__title"], (q["section__order"], q["order"]), q["prompt"],
-            attempts=a["n"], facility=mean(a["s"], a["n"]),
-            discrimination=hi - lo if hi is not None and lo is not None else None,
+    for qid, slug, section, section_order, order, prompt, *moments in sums:
+        m = SimpleNamespace(**dict(zip(Moments.MOMENTS, moments, strict=True)))
+        stats[qid] = QuestionStats(
+            qid, slug, section, (section_order, order), prompt,
+            attempts=m.answers, facility=m.score_sum / m.answers, discrimination=discrimination_index(m),
         )  # fmt: skip
+    rank = Window(RowNumber(), partition_by=F("question_id"), order_by=(F("n").desc(), F("text").asc()))
     wrong = (
-        WrongAnswerTally.objects.filter(user_id__in=students)
-        .order_by()
-        .values("question_id", "text")
-        .annotate(n=Sum("n"))
-        .order_by("question_id", "-n", "text")
+        ClassWrongAnswer.objects.filter(classroom=classroom)
+        .annotate(rank=rank)
+        .filter(rank__lte=3)
+        .order_by("question_id", "rank")
         .values_list("question_id", "text", "n")
     )
     for q, text, count in wrong:
-        if q in stats and len(stats[q].wrong) < 3:
+        if q in stats:
             stats[q].wrong.append((text, count))
     out = list(stats.values())
     key = sort.lstrip("-")

@@ -4,13 +4,10 @@ from django.db import migrations
 
 
 def fill(apps, schema_editor):
-    # The summaries are computed by the same code the services and `progress_rebuild` use, so a
-    # database migrated today holds exactly what a rebuild would write. That code reads today's
-    # models: should a later migration change the tables it reads, run `manage.py progress_rebuild`
-    # after it instead of relying on this step.
-    from accounts.progress import progress_rebuild
-
-    progress_rebuild()
+    # This step ran `progress_rebuild`, the live code. The summaries' tables have changed since
+    # (0004), so that code no longer fits the tables as they are at this point; 0005 runs it instead,
+    # once every table it reads is in place.
+    pass
 
 
 class Migration(migrations.Migration):

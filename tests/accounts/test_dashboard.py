@@ -2,6 +2,7 @@
 
 import csv
 import io
+import statistics
 from datetime import timedelta
 
 import pytest
@@ -56,9 +57,9 @@ def test_the_dashboard_costs_the_same_queries_for_3_or_30_students(
     client.force_login(instructor)
     url = reverse("accounts:class_dashboard", args=[classroom.pk])
     # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
-    # their extensions, the whole class's order (a few columns each), the page's rows joined to their
-    # progress rows, the page's quiz scores, the histograms' bins, the activity per day (for the charts)
-    with django_assert_num_queries(11):
+    # their extensions, the filtered class counted, the page's ids in order, the page's rows joined to
+    # their progress rows, the page's quiz scores, the class's bins and days (for the charts)
+    with django_assert_num_queries(12):
         response = client.get(url + "?sort=-activity&behind=50")
     assert response.status_code == 200
     assert response.content.decode().count('class="behind"') == n  # everyone missed the chapter deadline
@@ -108,6 +109,17 @@ def test_an_open_attempt_stays_hidden_from_the_instructor(client, classroom, ins
     assert client.post(reverse("quizzes:submit", args=[attempt.pk])).status_code == 404
 
 
+def _score_and_rest(question_id):
+    """(score on the question, summed score of the rest of its test) for each handed-in test with it."""
+    from quizzes.models import Answer
+
+    pairs = []
+    for answer in Answer.objects.filter(question_id=question_id, attempt__mode="test").select_related("attempt"):
+        others = answer.attempt.answers.exclude(pk=answer.pk)
+        pairs.append((answer.score or 0.0, sum(a.score or 0.0 for a in others)))
+    return pairs
+
+
 def test_question_stats_give_facility_discrimination_and_wrong_answers(classroom, make_user, take_test):
     users = []
     for i in range(6):
@@ -125,7 +137,13 @@ def test_question_stats_give_facility_discrimination_and_wrong_answers(classroom
     single, tf = stats["t-ml-single"], stats["t-ml-tf"]
     assert single.attempts == 6 and single.facility == pytest.approx(4 / 6)
     assert tf.facility == pytest.approx(2 / 6)
-    assert single.discrimination == pytest.approx(1.0) and tf.discrimination == pytest.approx(1.0)
+    # Moodle's index, worked out here from the answers themselves: the correlation between a test's
+    # score on the question and its score on the rest of the test.
+    for s in (single, tf):
+        pairs = _score_and_rest(s.question_id)
+        assert len(pairs) == 6
+        assert s.discrimination == pytest.approx(statistics.correlation(*zip(*pairs)))
+    assert single.discrimination > 0 and tf.discrimination > 0  # both separate strong from weak
     assert single.wrong == [("b", 2)] and tf.wrong == [("False", 4)]
     ordered = selectors.class_question_stats(classroom=classroom, sort="facility")
     assert [s.slug for s in ordered] == ["t-ml-tf", "t-ml-single"]
@@ -201,10 +219,9 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     for i in range(n):
         _busy_student(make_user, classroom, take_test, tiny_settings, f"s{i:02d}")
     client.force_login(instructor)
-    # django_session, auth_user, classroom, the class's answers grouped three ways: total per student,
-    # per question (with the top and bottom thirds' means), wrong answers per question and response;
-    # the questions' own fields
-    with django_assert_num_queries(7):
+    # django_session, auth_user, classroom, the class's sums per question with the questions' fields,
+    # its three most common wrong answers per question
+    with django_assert_num_queries(5):
         assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
     # django_session, auth_user, classroom, the class's jobs with their owners, GPU workers alive, the
     # jobs they run, jobs waiting in the queue

@@ -9,8 +9,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import selectors
-from accounts.models import ActivityDay, QuestionTally, QuizProgress, StudentProgress, WrongAnswerTally
+from accounts.models import (
+    ActivityDay,
+    ClassActivityDay,
+    ClassMembership,
+    ClassQuestionStats,
+    ClassScoreBin,
+    ClassWrongAnswer,
+    QuestionTally,
+    QuizProgress,
+    StudentProgress,
+    WrongAnswerTally,
+)
 from accounts.progress import progress_rebuild
+from accounts.services import classroom_create, classroom_join, co_instructor_add
 from courses.models import GlossaryTerm, Section
 from courses.services import flashcard_review, section_mark_read
 from mlworker.models import JobState, TrainingJob
@@ -34,14 +46,21 @@ from tests.quizzes.support import positions
 pytestmark = pytest.mark.django_db
 
 SUMMARIES = (StudentProgress, QuizProgress, ActivityDay, QuestionTally, WrongAnswerTally)
+CLASS_SUMS = (ClassQuestionStats, ClassWrongAnswer, ClassActivityDay, ClassScoreBin)
+
+
+def _rounded(row: tuple) -> tuple:
+    # A class's float sums are kept by adding differences, a rebuild adds rows up in another order:
+    # equal up to rounding, not to the last bit.
+    return tuple(round(v, 9) if isinstance(v, float) else v for v in row)
 
 
 def snapshot() -> dict[str, list[tuple]]:
-    """Every summary row, without its id, in a stable order."""
+    """Every summary row and class sum, without its id, in a stable order."""
     out = {}
-    for model in SUMMARIES:
+    for model in SUMMARIES + CLASS_SUMS:
         fields = [f.attname for f in model._meta.concrete_fields if not (f.primary_key and f.attname == "id")]
-        out[model.__name__] = sorted(model.objects.values_list(*fields), key=repr)
+        out[model.__name__] = sorted((_rounded(r) for r in model.objects.values_list(*fields)), key=repr)
     return out
 
 
@@ -122,10 +141,37 @@ def _history(classroom, instructor, student, student2, other_student, take_test,
     assert jobs_reap() == [lost.pk]
     assert consistent()
 
+    # The classes' sums follow who is in them: a student with a history joins a second class (and
+    # one is in it already), becomes an instructor there, leaves; a student with a history is deleted.
+    second = classroom_create(by=instructor, name="Second group")
     take_test(other_student)
+    classroom_join(user=other_student, code=second.code)
+    assert consistent()
+    classroom_join(user=student, code=second.code)
+    classroom_join(user=other_student, code=classroom.code)
+    assert consistent() and ClassQuestionStats.objects.filter(classroom=second).exists()
+    co_instructor_add(classroom=second, by=instructor, username=instructor_too(student2, second).username)
+    assert consistent()
+    ClassMembership.objects.get(classroom=second, user=student).delete()
+    assert consistent()
+    take_test(other_student, single_right=False)  # in both classes now: both classes' sums move
     assert consistent()
     other_student.delete()
     assert consistent()
+    classroom_join(user=student, code=second.code)
+    second.delete()
+    assert consistent() and not ClassQuestionStats.objects.filter(classroom_id=second.pk).exists()
+
+
+def instructor_too(user, classroom):
+    """A student of the class, made an instructor (as an admin would) so it can be added as a co-instructor."""
+    from django.contrib.auth.models import Group
+
+    from quizzes.selectors import INSTRUCTOR_GROUP
+
+    classroom_join(user=user, code=classroom.code)
+    user.groups.add(Group.objects.get_or_create(name=INSTRUCTOR_GROUP)[0])
+    return user
 
 
 def test_the_summaries_the_services_keep_equal_a_rebuild_from_scratch(
@@ -138,6 +184,9 @@ def test_the_summaries_the_services_keep_equal_a_rebuild_from_scratch(
     assert StudentProgress.objects.get(user=student2).answers_waiting == 0
     assert not StudentProgress.objects.filter(user_id=other_student.pk).exists()
     assert kept["QuestionTally"] and kept["WrongAnswerTally"] and kept["ActivityDay"]
+    assert (
+        kept["ClassQuestionStats"] and kept["ClassWrongAnswer"] and kept["ClassActivityDay"] and kept["ClassScoreBin"]
+    )
 
     call_command("progress_rebuild", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert snapshot() == kept
