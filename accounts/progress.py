@@ -199,7 +199,7 @@ def _write(user_ids: list[int] | None) -> None:
     """Rewrite these students' rows (everyone's for None); a refresh also carries the change into the
     sums of the classes they sit in (a rebuild redoes those after)."""
     classes = _classes_of(user_ids) if user_ids is not None else {}
-    before = _contributions(user_ids) if classes else None
+    before = _contributions(_source_rows(user_ids)) if classes else None
     for model in SUMMARIES:
         _mine(model.objects, "user_id", user_ids).delete()
     tallies, wrongs = _questions(user_ids)
@@ -212,11 +212,13 @@ def _write(user_ids: list[int] | None) -> None:
         students[uid].mean_best = statistics.fmean(mine)  # the roster's own arithmetic, for its sort and filter
     StudentProgress.objects.bulk_create(students.values(), batch_size=1000)
     QuizProgress.objects.bulk_create(quizzes, batch_size=1000)
-    ActivityDay.objects.bulk_create(_days(user_ids), batch_size=1000)
+    days = _days(user_ids)
+    ActivityDay.objects.bulk_create(days, batch_size=1000)
     QuestionTally.objects.bulk_create(tallies, batch_size=1000)
     WrongAnswerTally.objects.bulk_create(wrongs, batch_size=1000)
     if classes:
-        _class_sums_add(_difference(before, _contributions(user_ids)), classes)
+        after = {QuestionTally: tallies, WrongAnswerTally: wrongs, ActivityDay: days, QuizProgress: quizzes}
+        _class_sums_add(_difference(before, _contributions(after)), classes)
 
 
 def progress_refresh(*, user_ids: Iterable[int]) -> None:
@@ -250,54 +252,50 @@ def progress_rebuild() -> int:
 @dataclass(frozen=True)
 class ClassSum:
     model: type
+    source: type  # the per-student summary it adds up
     key: tuple[str, ...]  # besides the class
     values: tuple[str, ...]
     counts: tuple[str, ...]  # all zero: the key has nothing left and its row goes
-    rows: Callable  # user ids (or None for all) -> (user id, key, values) per student row
-
-
-def _moments(user_ids):
-    tallies = _mine(QuestionTally.objects, "user_id", user_ids)
-    for uid, qid, *moments in tallies.values_list("user_id", "question_id", *Moments.MOMENTS):
-        yield uid, (qid,), moments
-
-
-def _wrongs(user_ids):
-    for uid, qid, text, n in _mine(WrongAnswerTally.objects, "user_id", user_ids).values_list(
-        "user_id", "question_id", "text", "n"
-    ):
-        yield uid, (qid, text), (n,)
-
-
-def _activity(user_ids):
-    for uid, day, *counts in _mine(ActivityDay.objects, "user_id", user_ids).values_list(
-        "user_id", "day", "read", "tests", "jobs"
-    ):
-        yield uid, (day,), counts
-
-
-def _bins(user_ids):
-    bests = _mine(QuizProgress.objects.filter(best__isnull=False), "user_id", user_ids)
-    for uid, quiz, best in bests.values_list("user_id", "quiz", "best"):
-        yield uid, (quiz, bin_of(best)), (1,)
+    entry: Callable  # a source row -> (user id, key, values), or None where it adds nothing
 
 
 CLASS_SUMS = (
-    ClassSum(ClassQuestionStats, ("question_id",), Moments.MOMENTS, ("answers",), _moments),
-    ClassSum(ClassWrongAnswer, ("question_id", "text"), ("n",), ("n",), _wrongs),
-    ClassSum(ClassActivityDay, ("day",), ("read", "tests", "jobs"), ("read", "tests", "jobs"), _activity),
-    ClassSum(ClassScoreBin, ("quiz", "bin"), ("students",), ("students",), _bins),
-)
+    ClassSum(
+        ClassQuestionStats, QuestionTally, ("question_id",), Moments.MOMENTS, ("answers",),
+        lambda t: (t.user_id, (t.question_id,), [getattr(t, m) for m in Moments.MOMENTS]),
+    ),
+    ClassSum(
+        ClassWrongAnswer, WrongAnswerTally, ("question_id", "text"), ("n",), ("n",),
+        lambda w: (w.user_id, (w.question_id, w.text), [w.n]),
+    ),
+    ClassSum(
+        ClassActivityDay, ActivityDay, ("day",), ("read", "tests", "jobs"), ("read", "tests", "jobs"),
+        lambda d: (d.user_id, (d.day,), [d.read, d.tests, d.jobs]),
+    ),
+    ClassSum(
+        ClassScoreBin, QuizProgress, ("quiz", "bin"), ("students",), ("students",),
+        lambda q: None if q.best is None else (q.user_id, (q.quiz, bin_of(q.best)), [1]),
+    ),
+)  # fmt: skip
 
 Contributions = list[dict[int, dict[tuple, list]]]  # per class sum: user id -> key -> values
 
 
-def _contributions(user_ids) -> Contributions:
+def _source_rows(user_ids) -> dict[type, list]:
+    """These students' summary rows (everyone's for None) that the class sums add up, as stored."""
+    return {cs.source: list(_mine(cs.source.objects, "user_id", user_ids)) for cs in CLASS_SUMS}
+
+
+def _entries(cs: ClassSum, rows):
+    return (e for e in map(cs.entry, rows) if e is not None)
+
+
+def _contributions(rows: dict[type, list]) -> Contributions:
     out = []
     for cs in CLASS_SUMS:
         mine: dict[int, dict[tuple, list]] = defaultdict(dict)
-        for uid, key, values in cs.rows(user_ids):
-            mine[uid][key] = list(values)
+        for uid, key, values in _entries(cs, rows[cs.source]):
+            mine[uid][key] = values
         out.append(mine)
     return out
 
@@ -404,14 +402,15 @@ def class_sums_rebuild(classroom_ids: Iterable[int] | None = None) -> None:
         for cs in CLASS_SUMS:
             old = cs.model.objects.all()
             (old if classroom_ids is None else old.filter(classroom_id__in=classroom_ids)).delete()
-            sums = _add_up(cs.rows(list(classes) if classroom_ids is not None else None), classes)
+            students = list(classes) if classroom_ids is not None else None
+            sums = _add_up(_entries(cs, _mine(cs.source.objects, "user_id", students).iterator(2000)), classes)
             rows = (_new_row(cs, k, values) for k, values in sums.items())
             cs.model.objects.bulk_create([r for r in rows if not _empty(cs, r)], batch_size=1000)
 
 
 def class_member_changed(*, classroom_id: int, user_id: int, joined: bool) -> None:
     """A student came into the class (their rows are added to its sums) or left it (taken away)."""
-    rows = _contributions([user_id])
+    rows = _contributions(_source_rows([user_id]))
     empty = [{} for _ in CLASS_SUMS]
     deltas = _difference(empty, rows) if joined else _difference(rows, empty)
     with transaction.atomic():

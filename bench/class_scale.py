@@ -15,6 +15,7 @@ It goes through the same middleware (session, user) as the pages, so the ratio i
 """
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -125,6 +126,43 @@ def main(n_students, repeats):
             f"| {sizes[name] / 1024:,.0f} KiB |"
         )
     print(f"\nCSV: StreamingHttpResponse {streamed['CSV export']}, {csv_rows} student rows")
+    write_cost(gen.students[0].pk, repeats)
+
+
+def write_cost(student_id, repeats):
+    """What keeping the summaries costs the writes: the refresh every service runs for the student
+    whose history it changed, with this class's sums kept, against the same refresh with the class
+    sums left out (as for a student in no class), interleaved. Before each refresh one of the
+    student's graded answers changes score (as an instructor's review does), so there is a
+    difference to carry into the class's sums."""
+    from unittest import mock
+
+    from accounts import progress
+    from quizzes.models import Answer
+
+    answer = Answer.objects.filter(attempt__user_id=student_id, attempt__mode="test").order_by("pk").first()
+
+    runs = {"refresh, class sums kept": None, "refresh, class sums left out (baseline)": {}}
+    times = {name: [] for name in runs}
+    queries = {}
+    for _ in range(repeats):
+        for name, classes in runs.items():
+            patch = mock.patch.object(progress, "_classes_of", return_value=classes) if classes is not None else None
+            with patch or contextlib.nullcontext():
+                answer.score = 1.0 - (answer.score or 0.0)
+                answer.save(update_fields=["score"])
+                with CaptureQueriesContext(connection) as ctx:
+                    t = time.perf_counter()
+                    progress.progress_refresh(user_ids=[student_id])
+                    times[name].append(time.perf_counter() - t)
+                queries[name] = len(ctx.captured_queries)
+    base = percentile(times["refresh, class sums left out (baseline)"], 0.5)
+    print("\nOne student's summaries refreshed (what every write to their history adds)\n")
+    print("| refresh | queries | p50 | p95 | p50 / baseline |")
+    print("|---|---|---|---|---|")
+    for name in runs:
+        p50, p95 = percentile(times[name], 0.5), percentile(times[name], 0.95)
+        print(f"| {name} | {queries[name]} | {p50 * 1000:,.1f} ms | {p95 * 1000:,.1f} ms | {p50 / base:,.2f}x |")
 
 
 if __name__ == "__main__":
