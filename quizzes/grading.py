@@ -4,8 +4,8 @@ A key point earns credit when the answer has words for the key point's distincti
 as contextual token embeddings of all-MiniLM-L6-v2, as BERTScore does); the credit is kept only if
 the rest of the answer is about what the reference says. An answer that asserts a listed
 misconception or negates the key points it matches is contradicted. Verdicts close to a threshold
-go to an instructor. bench/grading/ holds the benchmark, the calibration on its dev split and the
-results on its test split.
+go to an instructor. bench/grading/ holds the benchmark, the calibration on its dev and test splits
+and the results on its held-out split.
 """
 
 from __future__ import annotations
