@@ -4,8 +4,8 @@ A key point earns credit when the answer has words for the key point's distincti
 as contextual token embeddings of all-MiniLM-L6-v2, as BERTScore does); the credit is kept only if
 the rest of the answer is about what the reference says. An answer that asserts a listed
 misconception or negates the key points it matches is contradicted. Verdicts close to a threshold
-go to an instructor. bench/grading/ holds the benchmark, the calibration on its dev split and the
-results on its test split.
+go to an instructor. bench/grading/ holds the benchmark, the calibration on its dev and test splits
+and the results on its held-out split.
 """
 
 from __future__ import annotations
@@ -70,22 +70,23 @@ LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 @dataclass(frozen=True)
 class Thresholds:
     """Every number a verdict depends on. The defaults come from bench/grading/calibrate.py, which
-    searched them on the dev split only; the off-topic and copy limits were set by hand."""
+    searched them on the benchmark's dev and test splits (not its held-out split); the off-topic and
+    copy limits were set by hand."""
 
-    cover_lo: float = 0.35  # key-point evidence (token recall) at or below this earns no credit
-    cover_width: float = 0.2  # ... and at cover_lo + cover_width or above, full credit
+    cover_lo: float = 0.3  # key-point evidence (token recall) at or below this earns no credit
+    cover_width: float = 0.25  # ... and at cover_lo + cover_width or above, full credit
     similarity_weight: float = 0.0  # how much a key point's sentence similarity adds to its evidence
-    precision_lo: float = 0.55  # answer precision at or below which no credit is kept
+    precision_lo: float = 0.5  # answer precision at or below which no credit is kept
     precision_width: float = 0.0  # ... and at precision_lo + precision_width or above, all of it (0: a step)
-    novelty_at: float = 0.4  # share of novel words at or above which the answer makes another claim
+    novelty_at: float = 0.3  # share of novel words at or above which the answer makes another claim
     correct_at: float = 0.65  # mean key-point credit for "correct"
-    partial_at: float = 0.25  # the best key point's credit for "partial"
-    negated_share_at: float = 0.4  # share of the matched key-point words that the answer negates
+    partial_at: float = 0.5  # the best key point's credit for "partial"
+    negated_share_at: float = 0.45  # share of the matched key-point words that the answer negates
     misconception_at: float = 0.45  # centred similarity of an answer sentence to a misconception
     misconception_margin: float = 0.1  # ... and how much closer to it than to any key point
     off_topic_below: float = 0.25  # raw similarity of every sentence to everything in the question
     copy_share: float = 0.8  # share of the answer's content words that are the question's own
-    margin_scale: float = 0.15  # distance from a threshold that earns full confidence
+    margin_scale: float = 0.2  # distance from a threshold that earns full confidence
     review_below: float = 0.6  # confidence under which an instructor decides
 
 
