@@ -1,8 +1,10 @@
 """Small charts for the class pages, drawn on the server as inline SVG (no script, no chart library).
 
 Pure functions turn rows into bins, cumulative series and points; the `*_chart` functions lay those
-out in SVG coordinates, and the templates in `templates/accounts/charts/` draw them with the
-stylesheet's colours, so the light and dark themes both apply.
+out in SVG coordinates, and each chart's `html()` writes its SVG and the table of its numbers, with
+the stylesheet's classes, so the light and dark themes both apply. The markup is written here rather
+than in a template: a page of seven charts spent most of its time in the template engine's loops.
+Everything that comes from data goes through format_html, which escapes it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.utils import formats
+from django.utils.dateformat import format as date_format
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
+
+from accounts.markup import format_html, format_html_join
 
 # The chapter's own result: resnet34, pretrained, on Oxford-IIIT Pets, error rate after fine_tune(1).
 CHAPTER_REFERENCE = {("pets", "resnet34", True): 0.0041}
@@ -40,6 +50,17 @@ def _pct(x: float) -> str:
 def _number(x: float) -> str:
     """Short tick text: 0, 0.05, 0.125, 3, 12."""
     return f"{x:.4f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def fixed(value, places: int = 1) -> str:
+    """What the template filter `floatformat:places` writes for a plain number (rounded half up from
+    its shortest repr, no "-0.0"), without that filter's localisation work, which a chart of a few
+    hundred shapes would pay for on every request. Not a number: an empty string."""
+    try:
+        d = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    except (InvalidOperation, ValueError, TypeError):
+        return ""
+    return f"{abs(d) if d == 0 else d:f}"
 
 
 def _day(d: date) -> str:
@@ -71,6 +92,52 @@ class _Frame:
     @property
     def middle(self) -> float:
         return (self.left + self.plot_right) / 2
+
+
+def _svg_open(chart) -> SafeString:
+    """The <svg> element's start: its box, its role, and the title and description a screen reader
+    announces (the figure's caption and the chart's summary)."""
+    return format_html(
+        '<svg viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title {}-desc">\n'
+        "    <title>{}</title>\n"
+        '    <desc id="{}-desc">{}</desc>\n',
+        chart.width, chart.height, chart.id, chart.id, chart.title, chart.id, chart.summary,
+    )  # fmt: skip
+
+
+def _y_grid(chart) -> SafeString:
+    """A grid line and its label at each tick of the y axis."""
+    return format_html_join(
+        "",
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="tick" x="{}" y="{}" dy="4" text-anchor="end">{}</text>',
+        (
+            (chart.left, chart.plot_right, fixed(t.at), fixed(t.at), int(chart.left) - 4, fixed(t.at), t.label)
+            for t in chart.y_ticks
+        ),
+    )
+
+
+def _x_labels(chart, below: int) -> SafeString:
+    """The x axis' tick labels, `below` units under the plot."""
+    return format_html_join(
+        "",
+        '<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>',
+        ((fixed(t.at), int(chart.base) + below, t.anchor, t.label) for t in chart.x_ticks),
+    )
+
+
+def _x_axis(chart) -> SafeString:
+    return format_html(
+        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>', chart.left, chart.plot_right, chart.base, chart.base
+    )
+
+
+def _axis_label_below(chart, text: str) -> SafeString:
+    return format_html(
+        '<text class="axis-label" x="{}" y="{}" text-anchor="middle">{}</text>',
+        formats.localize(chart.middle), int(chart.height) - 4, text,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- scores: histograms
@@ -152,6 +219,38 @@ class Histogram(_Frame):
         busiest = max(self.bins, key=lambda b: b.count)
         who = "student" if self.n == 1 else "students"
         return f"{self.title}: best scores of {self.n} {who} in 10 bins; the most, {busiest.count}, in {busiest.label}."
+
+    def html(self) -> SafeString:
+        """The figure: bars with a title each, axes, and the table of every band under "The numbers"."""
+        bars = format_html_join(
+            "",
+            '<rect class="bar" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>',
+            ((fixed(b.x), fixed(b.y), fixed(b.width), fixed(b.height), b.bin.label, b.bin.count) for b in self.bars),
+        )
+        table = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", ((b.label, b.count) for b in self.bins))
+        return format_html(
+            '<figure class="chart small">\n'
+            '  <figcaption id="{}-title">{}</figcaption>\n'
+            "  {}"
+            "    {}\n"
+            "    {}\n"
+            "    {}\n"
+            "    {}\n"
+            '    <text class="axis-label" x="4" y="14">students per 10% band</text>\n'
+            "    {}\n"
+            "  </svg>\n"
+            "  <details>\n"
+            "    <summary>The numbers</summary>\n"
+            '    <table class="data compact">\n'
+            '      <caption class="sr-only">{}: students per band of best score</caption>\n'
+            '      <thead><tr><th scope="col">Best score</th><th scope="col">Students</th></tr></thead>\n'
+            "      <tbody>{}</tbody>\n"
+            "    </table>\n"
+            "  </details>\n"
+            "</figure>",
+            self.id, self.title, _svg_open(self), _y_grid(self), bars, _x_axis(self), _x_labels(self, 14),
+            _axis_label_below(self, "best score"), self.title, table,
+        )  # fmt: skip
 
 
 def bins_of_counts(counts: list[int]) -> list[Bin]:
@@ -256,6 +355,64 @@ class LineChart(_Frame):
         return (
             f"{self.title}, {_day(self.days[0])} to {_day(self.days[-1])}: running totals per day, reaching {totals}."
         )
+
+    def html(self) -> SafeString:
+        """The figure: one line per kind of activity, its key, and the day-by-day table under "The numbers"."""
+        if not self.days:
+            return format_html(
+                '<figure class="chart">\n'
+                '  <figcaption id="{}-title">{}</figcaption>\n'
+                '  <p class="muted">Nothing yet: no section read, no test handed in, no experiment finished.</p>\n'
+                "</figure>",
+                self.id, self.title,
+            )  # fmt: skip
+        lines = format_html_join(
+            "",
+            '<path class="line series-{}" d="{}"><title>{}: {}</title></path>',
+            ((s.kind, s.path, s.label, s.total) for s in self.series),
+        )
+        keys = format_html_join(
+            "",
+            '<span class="key series-{}">{}: <strong>{}</strong></span>',
+            ((s.kind, s.label, s.total) for s in self.series),
+        )
+        heads = format_html_join("", '<th scope="col">{}</th>', ((capfirst(s.label),) for s in self.series))
+        body = format_html_join(
+            "",
+            '<tr><th scope="row">{}</th>{}</tr>',
+            (
+                (date_format(day, "M j"), format_html_join("", "<td>{}</td>", ((v,) for v in values)))
+                for day, values in self.rows
+            ),
+        )
+        return format_html(
+            '<figure class="chart">\n'
+            '  <figcaption id="{}-title">{}</figcaption>\n'
+            "  {}"
+            "    {}\n"
+            "    {}\n"
+            '    <line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>\n'
+            "    {}\n"
+            "    {}\n"
+            '    <text class="axis-label" x="4" y="14">running total since the first day</text>\n'
+            "    {}\n"
+            "  </svg>\n"
+            '  <p class="chart-keys">{}</p>\n'
+            "  <details>\n"
+            "    <summary>The numbers, day by day</summary>\n"
+            '    <div class="table-wrap">\n'
+            '    <table class="data compact">\n'
+            '      <caption class="sr-only">{}: running totals per day</caption>\n'
+            '      <thead><tr><th scope="col">Day</th>{}</tr></thead>\n'
+            "      <tbody>{}</tbody>\n"
+            "    </table>\n"
+            "    </div>\n"
+            "  </details>\n"
+            "</figure>",
+            self.id, self.title, _svg_open(self), _y_grid(self), _x_axis(self),
+            self.left, self.left, self.top, self.base, lines, _x_labels(self, 16), _axis_label_below(self, "day"),
+            keys, self.title, heads, body,
+        )  # fmt: skip
 
 
 def activity_chart(*, id: str, title: str, rows: Iterable[tuple[date, str, int]], end: date) -> LineChart:
@@ -365,6 +522,96 @@ class StripChart(_Frame):
             return f"{self.title}: no experiment has succeeded yet."
         groups = "; ".join(f"{s.title}: {len(s.error_rates)}, best {s.best:.4f}" for s in self.strips)
         return f"{self.title}, one dot per experiment that succeeded ({self.n}). {groups}."
+
+    def html(self) -> SafeString:
+        """The figure: a strip of dots per group, the chapter's result where it applies, and the table of
+        every error rate under "The numbers"."""
+        if not self.strips:
+            return format_html(
+                '<figure class="chart">\n'
+                '  <figcaption id="{}-title">{}</figcaption>\n'
+                '  <p class="muted">No experiment of this class has succeeded yet.</p>\n'
+                "</figure>",
+                self.id, self.title,
+            )  # fmt: skip
+        grid = format_html_join(
+            "",
+            '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>',
+            ((fixed(t.at), fixed(t.at), self.top, self.base) for t in self.x_ticks),
+        )
+        strips = mark_safe("".join(self._strip_html(s) for s in self.strips))
+        refs = format_html_join(
+            "",
+            '<span class="key reference">the chapter\'s own result ({}, resnet34 pretrained on Pets)</span>',
+            ((formats.localize(s.reference),) for s in self.strips if s.reference is not None),
+        )
+        rows = format_html_join(
+            "",
+            '<tr><th scope="row">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    s.title,
+                    len(s.error_rates),
+                    fixed(s.best, 4),
+                    format_html_join(", ", "{} ({})", ((fixed(d.error_rate, 4), d.label) for d in s.dots)),
+                )  # fmt: skip
+                for s in self.strips
+            ),
+        )
+        return format_html(
+            '<figure class="chart">\n'
+            '  <figcaption id="{}-title">{}</figcaption>\n'
+            "  {}"
+            "    {}\n"
+            "{}"
+            "    {}\n"
+            "    {}\n"
+            "    {}\n"
+            "  </svg>\n"
+            '  <p class="chart-keys"><span class="key dots">one experiment that succeeded</span>{}</p>\n'
+            "  <details>\n"
+            "    <summary>The numbers</summary>\n"
+            '    <div class="table-wrap">\n'
+            '    <table class="data compact">\n'
+            '      <caption class="sr-only">{}, per group</caption>\n'
+            '      <thead><tr><th scope="col">Data, architecture, weights</th><th scope="col">Experiments</th>'
+            '<th scope="col">Best</th><th scope="col">Error rates</th></tr></thead>\n'
+            "      <tbody>{}</tbody>\n"
+            "    </table>\n"
+            "    </div>\n"
+            "  </details>\n"
+            "</figure>",
+            self.id, self.title, _svg_open(self), grid, strips, _x_axis(self), _x_labels(self, 16),
+            _axis_label_below(self, "error rate on the validation set (lower is better)"), refs, self.title, rows,
+        )  # fmt: skip
+
+    def _strip_html(self, s: Strip) -> SafeString:
+        reference = (
+            ""
+            if s.reference_x is None
+            else format_html(
+                '<line class="reference" x1="{}" x2="{}" y1="{}" y2="{}">'
+                "<title>The chapter's result: {}</title></line>",
+                fixed(s.reference_x),
+                fixed(s.reference_x),
+                int(s.y) + 22,
+                int(s.y) + 48,
+                formats.localize(s.reference),
+            )  # fmt: skip
+        )
+        dots = format_html_join(
+            "",
+            '<circle class="dot job" cx="{}" cy="{}" r="4.5"><title>{}: {}</title></circle>',
+            ((fixed(d.x), fixed(d.y), d.label, fixed(d.error_rate, 4)) for d in s.dots),
+        )
+        return format_html(
+            '    <g class="strip">\n'
+            '      <text class="strip-label" x="{}" y="{}">{}</text>\n'
+            "      {}\n"
+            "      {}\n"
+            "    </g>\n",
+            self.left, int(s.y) + 16, s.title, reference, dots,
+        )  # fmt: skip
 
 
 def error_chart(*, id: str, title: str, jobs: Iterable, dataset_labels: dict[str, str] | None = None) -> StripChart:

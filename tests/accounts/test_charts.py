@@ -174,3 +174,52 @@ def test_the_jobs_page_draws_one_dot_per_succeeded_job_of_the_class(
     assert page.count('<circle class="dot job"') == 3
     assert "one dot per experiment that succeeded (3)" in page and "best 0.1250" in page
     assert f"#{TrainingJob.objects.get(owner=student2, state=JobState.SUCCEEDED).pk} student2: 0.5000" in page
+
+
+# ---------------------------------------------------------------- markup
+
+
+SCRIPT = '<script>alert("x")</script>'
+ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+
+
+def test_the_charts_escape_what_comes_from_data():
+    histogram = charts.histogram_chart(id="h", title=f"{SCRIPT} & Jerry's", scores=[0.5])
+    activity = charts.activity_chart(id="a", title=SCRIPT, rows=[(d(3), "read", 1)], end=d(4))
+    errors = charts.error_chart(
+        id="e", title="Errors", jobs=[job(1, SCRIPT, 0.1, dataset="<b>pets</b>")], dataset_labels={}
+    )
+    for chart in (histogram, activity, errors):
+        markup = chart.html()
+        assert "<script" not in markup and "<b>" not in markup, markup
+        assert ESCAPED in markup
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Jerry&#x27;s" in histogram.html()
+    assert "&lt;b&gt;pets&lt;/b&gt;: efficientnet_lite0, pretrained" in errors.html()
+
+
+def test_a_chart_keeps_its_picture_its_description_and_its_table_of_numbers():
+    chart = charts.histogram_chart(id="h", title="History", scores=[0.05, 0.55, 0.56])
+    markup = chart.html()
+    assert markup.startswith('<figure class="chart small">') and markup.endswith("</figure>")
+    assert '<svg viewBox="0 0 300 180" role="img" aria-labelledby="h-title h-desc">' in markup
+    assert '<figcaption id="h-title">History</figcaption>' in markup and '<desc id="h-desc">History: best' in markup
+    assert '<rect class="bar" x="35.0" y="84.0" width="23.6" height="60.0"><title>0%–10%: 1</title></rect>' in markup
+    assert "<tr><td>50%–60%</td><td>2</td></tr>" in markup
+    assert markup.count("<tr><td>") == 10  # every band, the empty ones too
+
+
+def test_the_markup_helpers_write_what_djangos_write():
+    from django.utils import html as django_html
+    from django.utils.safestring import mark_safe
+    from django.utils.translation import gettext_lazy
+
+    from accounts import markup
+
+    args = (SCRIPT, "Tom & Jerry's", mark_safe("<b>kept</b>"), 3, 2.5, -0.0, None, True, gettext_lazy("Log in"), "")
+    template = "<p>" + "|{}" * len(args) + "</p>"
+    assert markup.format_html(template, *args) == django_html.format_html(template, *args)
+    rows = [(SCRIPT, 1), ("a&b", 2.25)]
+    for sep in ("", ", ", "<br>", mark_safe("<br>")):
+        ours = markup.format_html_join(sep, "<i>{}</i>{}", rows)
+        assert ours == django_html.format_html_join(sep, "<i>{}</i>{}", rows)
+        assert hasattr(ours, "__html__")  # safe: a template includes it as it is

@@ -1,10 +1,10 @@
-"""The charts' coordinate filter writes what floatformat:1 writes, for the numbers charts hold."""
+"""The charts' number writer writes what floatformat writes, for the numbers charts hold."""
 
 import random
 
 from django.template.defaultfilters import floatformat
 
-from accounts.templatetags.class_tags import coord
+from accounts.charts import fixed
 
 
 def test_it_writes_what_floatformat_1_writes():
@@ -13,4 +13,17 @@ def test_it_writes_what_floatformat_1_writes():
     values += [rng.uniform(-50, 700) for _ in range(2000)] + [round(rng.uniform(0, 700), 2) for _ in range(2000)]
     values += [i / 20 for i in range(-200, 14000)]  # every half-way case of one decimal in a chart's range
     for v in values:
-        assert coord(v) == floatformat(v, 1), v
+        assert fixed(v) == floatformat(v, 1), v
+
+
+def test_it_writes_error_rates_as_floatformat_4_does():
+    rng = random.Random(11)
+    values = [0, 1, 0.0041, 0.00005, 0.00015, 1e-6, 0.12345, 0.99995, 0.5]
+    values += [rng.random() for _ in range(3000)] + [rng.random() / 100 for _ in range(1000)]
+    values += [i / 20000 for i in range(0, 20001)]  # every half-way case of four decimals from 0 to 1
+    for v in values:
+        assert fixed(v, 4) == floatformat(v, 4), v
+
+
+def test_it_writes_nothing_for_what_is_not_a_number():
+    assert fixed(None) == "" and fixed("x") == ""

@@ -183,6 +183,36 @@ def test_the_csv_has_one_row_per_student_and_streams(client, classroom, instruct
     assert rows[1]["machine-learning_best"] == ""
 
 
+def test_the_csv_goes_out_in_chunks_of_rows_as_they_are_written(
+    client, classroom, instructor, student, take_test, monkeypatch
+):
+    monkeypatch.setattr("accounts.views.CSV_BATCH", 1)
+    take_test(student)
+    client.force_login(instructor)
+    chunks = list(client.get(reverse("accounts:class_export", args=[classroom.pk])).streaming_content)
+    assert len(chunks) == 3  # the head before any row is read, then one student's row a chunk
+    assert chunks[0].decode().startswith("username,name,email,") and chunks[0].decode().count("\r\n") == 1
+    assert chunks[1].decode().startswith("student,") and chunks[2].decode().startswith("student2,")
+
+
+def test_the_csv_never_hands_a_spreadsheet_a_formula(client, classroom, instructor, student):
+    student.first_name, student.last_name = "=HYPERLINK(\"http://evil.example\")", "@SUM(A1)"
+    student.save()
+    client.force_login(instructor)
+    body = b"".join(client.get(reverse("accounts:class_export", args=[classroom.pk])).streaming_content).decode()
+    row = next(r for r in csv.DictReader(io.StringIO(body)) if r["username"] == "student")
+    assert row["name"] == "'=HYPERLINK(\"http://evil.example\") @SUM(A1)"
+
+
+def test_the_roster_marks_a_missed_deadline_and_links_each_student(client, classroom, instructor, student):
+    services.deadline_set(classroom=classroom, by=instructor, quiz="chapter", due_at=timezone.now())
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_dashboard", args=[classroom.pk])).content.decode()
+    link = reverse("accounts:class_student", args=[classroom.pk, student.pk])
+    assert f'<th scope="row"><a href="{link}">student</a> <span class="tag bad" title="Missed: chapter">' in page
+    assert page.count('<tr class="behind">') == 2 and "<td>never</td>" in page
+
+
 def test_my_progress_shows_scores_and_coming_deadlines(client, classroom, instructor, student, take_test):
     take_test(student)
     services.deadline_set(classroom=classroom, by=instructor, quiz="history", due_at=timezone.now() + timedelta(days=2))
