@@ -219,3 +219,10 @@ class ClassScoreBin(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["classroom", "quiz", "bin"], name="one_count_per_bin")]
+
+
+class ClassWaiting(models.Model):
+    """How many of the class's handed-in answers wait for an instructor (the review queue's count)."""
+
+    classroom = models.OneToOneField(Classroom, on_delete=models.CASCADE, related_name="waiting")
+    answers = models.PositiveIntegerField(default=0)

@@ -28,6 +28,7 @@ from accounts.models import (
     ClassQuestionStats,
     Classroom,
     ClassScoreBin,
+    ClassWaiting,
     ClassWrongAnswer,
     Moments,
     QuestionTally,
@@ -217,7 +218,8 @@ def _write(user_ids: list[int] | None) -> None:
     QuestionTally.objects.bulk_create(tallies, batch_size=1000)
     WrongAnswerTally.objects.bulk_create(wrongs, batch_size=1000)
     if classes:
-        after = {QuestionTally: tallies, WrongAnswerTally: wrongs, ActivityDay: days, QuizProgress: quizzes}
+        after = {QuestionTally: tallies, WrongAnswerTally: wrongs, ActivityDay: days, QuizProgress: quizzes,
+                 StudentProgress: list(students.values())}  # fmt: skip
         _class_sums_add(_difference(before, _contributions(after)), classes)
 
 
@@ -271,6 +273,10 @@ CLASS_SUMS = (
     ClassSum(
         ClassActivityDay, ActivityDay, ("day",), ("read", "tests", "jobs"), ("read", "tests", "jobs"),
         lambda d: (d.user_id, (d.day,), [d.read, d.tests, d.jobs]),
+    ),
+    ClassSum(
+        ClassWaiting, StudentProgress, (), ("answers",), ("answers",),
+        lambda p: (p.user_id, (), [p.answers_waiting]) if p.answers_waiting else None,
     ),
     ClassSum(
         ClassScoreBin, QuizProgress, ("quiz", "bin"), ("students",), ("students",),

@@ -26,7 +26,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Window,
 )
 from django.db.models.functions import Coalesce, Lower, RowNumber
@@ -64,18 +63,9 @@ def students_taught_by(user) -> QuerySet:
 
 
 def _waiting_for_review():
-    """How many handed-in answers of the class's students wait for an instructor (a subquery over
-    their progress rows, which count them)."""
-    waiting = (
-        StudentProgress.objects.filter(
-            user__class_memberships__classroom=OuterRef("pk"), user__class_memberships__role=Role.STUDENT
-        )
-        .order_by()
-        .values("user__class_memberships__classroom")
-        .annotate(n=Sum("answers_waiting"))
-        .values("n")[:1]
-    )
-    return Coalesce(Subquery(waiting), 0)
+    """How many handed-in answers of the class's students wait for an instructor (the count
+    accounts.progress keeps per class)."""
+    return Coalesce(F("waiting__answers"), 0)
 
 
 def classrooms_taught_by(user) -> QuerySet[Classroom]:

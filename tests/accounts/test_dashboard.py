@@ -196,12 +196,12 @@ def test_the_csv_goes_out_in_chunks_of_rows_as_they_are_written(
 
 
 def test_the_csv_never_hands_a_spreadsheet_a_formula(client, classroom, instructor, student):
-    student.first_name, student.last_name = "=HYPERLINK(\"http://evil.example\")", "@SUM(A1)"
+    student.first_name, student.last_name = '=HYPERLINK("http://evil.example")', "@SUM(A1)"
     student.save()
     client.force_login(instructor)
     body = b"".join(client.get(reverse("accounts:class_export", args=[classroom.pk])).streaming_content).decode()
     row = next(r for r in csv.DictReader(io.StringIO(body)) if r["username"] == "student")
-    assert row["name"] == "'=HYPERLINK(\"http://evil.example\") @SUM(A1)"
+    assert row["name"] == '\'=HYPERLINK("http://evil.example") @SUM(A1)'
 
 
 def test_the_roster_marks_a_missed_deadline_and_links_each_student(client, classroom, instructor, student):
@@ -270,3 +270,16 @@ def test_the_behind_filter_takes_its_threshold_from_the_url(
     assert f"/students/{student.pk}/" in at_60 and f"/students/{student2.pk}/" not in at_60
     at_40 = client.get(url + "?behind=40").content.decode()
     assert "Nobody is behind" in at_40
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(59, "just now"), (60, "1 minute ago"), (3599, "59 minutes ago"), (3600, "1 hour ago"),
+     (2 * 86400 + 5000, "2 days ago"), (14 * 86400, "2 weeks ago"), (400 * 86400, "1 year ago")],
+)  # fmt: skip
+def test_last_seen_reads_in_its_largest_whole_unit(seconds, text):
+    from accounts.views import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=seconds), now) == text
+    assert ago(None, now) == "never"

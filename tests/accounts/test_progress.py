@@ -15,6 +15,7 @@ from accounts.models import (
     ClassMembership,
     ClassQuestionStats,
     ClassScoreBin,
+    ClassWaiting,
     ClassWrongAnswer,
     QuestionTally,
     QuizProgress,
@@ -46,7 +47,7 @@ from tests.quizzes.support import positions
 pytestmark = pytest.mark.django_db
 
 SUMMARIES = (StudentProgress, QuizProgress, ActivityDay, QuestionTally, WrongAnswerTally)
-CLASS_SUMS = (ClassQuestionStats, ClassWrongAnswer, ClassActivityDay, ClassScoreBin)
+CLASS_SUMS = (ClassQuestionStats, ClassWrongAnswer, ClassActivityDay, ClassScoreBin, ClassWaiting)
 
 
 def _rounded(row: tuple) -> tuple:
