@@ -386,10 +386,11 @@ def roster_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], student_
     return [rows[pk] for pk in student_ids if pk in rows]
 
 
-def class_export_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], quizzes: list[str], now=None):
+def class_export_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], now=None):
     """The CSV's rows, one per student in the roster's order by name, each as `dashboard_rows` would
-    give it: the student, their numbers, [best, last] per quiz, the quizzes whose deadline they missed.
-    Two queries, read as the rows go out: the quiz scores, then the students with their progress."""
+    give it: the student, their numbers, {quiz: (best, last)} for the quizzes they tested, the quizzes
+    whose deadline they missed. Two queries, read as the rows go out: the quiz scores, then the
+    students with their progress."""
     now = now or timezone.now()
     students = class_students(classroom=classroom)
     scores: dict[int, dict[str, tuple]] = defaultdict(dict)
@@ -397,11 +398,9 @@ def class_export_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], qu
     for uid, quiz, best, last in per_quiz.values_list("user_id", "quiz", "best", "last"):
         scores[uid][quiz] = (best, last)
     dues = _dues(deadlines)
-    none = (None, None)
     for u, numbers in _roster(students.order_by(Lower("username"), "pk"), chunked=True):
         mine = scores.get(u.pk, {})
-        missed = [quiz for quiz, due, ext in dues if quiz not in mine and ext.get(u.pk, due) < now]
-        yield u, numbers, [mine.get(q, none) for q in quizzes], missed
+        yield u, numbers, mine, [quiz for quiz, due, ext in dues if quiz not in mine and ext.get(u.pk, due) < now]
 
 
 def class_best_score_bins(*, classroom: Classroom, quizzes, n: int = 10) -> dict[str, list[int]]:
