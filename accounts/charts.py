@@ -517,6 +517,10 @@ class StripChart(_Frame):
         return sum(len(s.error_rates) for s in self.strips)
 
     @property
+    def merged(self) -> bool:
+        return any(len(s.error_rates) > DOTS_PER_STRIP for s in self.strips)
+
+    @property
     def summary(self) -> str:
         if not self.strips:
             return f"{self.title}: no experiment has succeeded yet."
@@ -568,7 +572,7 @@ class StripChart(_Frame):
             "    {}\n"
             "    {}\n"
             "  </svg>\n"
-            '  <p class="chart-keys"><span class="key dots">one experiment that succeeded</span>{}</p>\n'
+            '  <p class="chart-keys"><span class="key dots">one experiment that succeeded{}</span>{}</p>\n'
             "  <details>\n"
             "    <summary>The numbers</summary>\n"
             '    <div class="table-wrap">\n'
@@ -582,7 +586,8 @@ class StripChart(_Frame):
             "  </details>\n"
             "</figure>",
             self.id, self.title, _svg_open(self), grid, strips, _x_axis(self), _x_labels(self, 16),
-            _axis_label_below(self, "error rate on the validation set (lower is better)"), refs, self.title, rows,
+            _axis_label_below(self, "error rate on the validation set (lower is better)"),
+            ", or several close together (its label says how many)" if self.merged else "", refs, self.title, rows,
         )  # fmt: skip
 
     def _strip_html(self, s: Strip) -> SafeString:
@@ -614,6 +619,32 @@ class StripChart(_Frame):
         )  # fmt: skip
 
 
+DOTS_PER_STRIP = 60  # past this, experiments a few pixels apart share one dot
+MERGE_PX = 4.0
+
+
+def _merged_dots(points: list[tuple[float, str]], sx, centre: float) -> list[Dot]:
+    """A big class's experiments, sorted by error rate, as at most one dot per MERGE_PX pixels: each
+    dot says how many experiments it stands for and their range (hundreds of overlapping dots would
+    only make the page heavy)."""
+    dots: list[Dot] = []
+    bucket: list[tuple[float, str]] = []
+
+    def flush():
+        lo, hi = bucket[0][0], bucket[-1][0]
+        label = bucket[0][1] if len(bucket) == 1 else f"{len(bucket)} experiments, {lo:.4f} to {hi:.4f}"
+        dots.append(Dot(sx(lo), centre + (len(dots) % 3 - 1) * 7, lo, label))
+
+    for rate, label in points:
+        if bucket and sx(rate) - sx(bucket[0][0]) >= MERGE_PX:
+            flush()
+            bucket = []
+        bucket.append((rate, label))
+    if bucket:
+        flush()
+    return dots
+
+
 def error_chart(*, id: str, title: str, jobs: Iterable, dataset_labels: dict[str, str] | None = None) -> StripChart:
     strips = error_strips(jobs, dataset_labels=dataset_labels)
     highest = max([r for s in strips for r in s.error_rates] + [s.reference or 0 for s in strips], default=0)
@@ -628,10 +659,15 @@ def error_chart(*, id: str, title: str, jobs: Iterable, dataset_labels: dict[str
         s.y = chart.top + i * chart.row
         centre = s.y + 34
         # Dots side by side at one rate would hide each other: spread them over three lines.
-        s.dots = [
-            Dot(sx(r), centre + (j % 3 - 1) * 7, r, label)
-            for j, (r, label) in enumerate(zip(s.error_rates, s.labels, strict=True))
-        ]
+        points = sorted(zip(s.error_rates, s.labels, strict=True)) if len(s.error_rates) > DOTS_PER_STRIP else None
+        s.dots = (
+            _merged_dots(points, sx, centre)
+            if points
+            else [
+                Dot(sx(r), centre + (j % 3 - 1) * 7, r, label)
+                for j, (r, label) in enumerate(zip(s.error_rates, s.labels, strict=True))
+            ]
+        )
         s.reference_x = None if s.reference is None else sx(s.reference)
     chart.x_ticks = _x_ticks([(sx(v), _number(v)) for v in (0, x_max / 2, x_max)])
     return chart

@@ -48,7 +48,7 @@ from accounts.models import (
     StudentProgress,
 )
 from courses.models import FlashcardReview, ReadingProgress, Section
-from mlworker.models import TrainingJob
+from mlworker.models import JobState, TrainingJob
 from quizzes.models import CHAPTER_QUIZ, Attempt
 
 CHAPTER_TITLE = "The whole chapter"
@@ -556,14 +556,52 @@ JOB_FIELDS = (
 )  # fmt: skip
 
 
-def class_jobs(*, classroom: Classroom) -> QuerySet[TrainingJob]:
+# The jobs page's filters: what each shows.
+JOB_FILTERS = {
+    "live": (JobState.QUEUED, JobState.RUNNING),
+    "failed": (JobState.FAILED,),
+    "succeeded": (JobState.SUCCEEDED,),
+    "cancelled": (JobState.CANCELLED,),
+}
+
+
+def class_jobs(*, classroom: Classroom, show: str = "") -> QuerySet[TrainingJob]:
+    """The class's jobs, newest first; `show` one of JOB_FILTERS' keys keeps those states only."""
     students = class_students(classroom=classroom).values("pk")
-    return (
-        TrainingJob.objects.filter(owner_id__in=students)
-        .select_related("owner")
-        .only(*JOB_FIELDS)
-        .order_by("-created_at")
-    )
+    jobs = TrainingJob.objects.filter(owner_id__in=students)
+    if show in JOB_FILTERS:
+        jobs = jobs.filter(state__in=JOB_FILTERS[show])
+    return jobs.select_related("owner").only(*JOB_FIELDS).order_by("-created_at", "-pk")
+
+
+def class_running_jobs(*, classroom: Classroom) -> list[TrainingJob]:
+    """The class's jobs a worker runs now (what the workers panel may name)."""
+    return list(class_jobs(classroom=classroom).filter(state=JobState.RUNNING))
+
+
+@dataclass(frozen=True)
+class ErrorRate:
+    """What the error-rate chart needs of one experiment that succeeded."""
+
+    pk: int
+    dataset: str
+    arch: str
+    pretrained: bool
+    error_rate: float
+    owner_username: str
+    state: str = JobState.SUCCEEDED
+
+    @property
+    def owner(self):
+        return SimpleNamespace(username=self.owner_username)
+
+
+def class_error_rates(*, classroom: Classroom) -> list[ErrorRate]:
+    """Every experiment of the class that succeeded with an error rate: one query of a few columns."""
+    students = class_students(classroom=classroom).values("pk")
+    done = TrainingJob.objects.filter(owner_id__in=students, state=JobState.SUCCEEDED, error_rate__isnull=False)
+    fields = ("pk", "dataset", "arch", "pretrained", "error_rate", "owner__username")
+    return [ErrorRate(*row) for row in done.order_by("pk").values_list(*fields)]
 
 
 def class_job_get(*, classroom: Classroom, job_id: int) -> TrainingJob:

@@ -486,21 +486,44 @@ def class_review(request, classroom_id):
     )
 
 
+JOBS_PAGE_SIZE = 50
+JOB_FILTER_NAMES = {"": "All", "live": "Queued or running", "failed": "Failed", "succeeded": "Succeeded",
+                    "cancelled": "Cancelled"}  # fmt: skip
+
+
 @login_required
 @require_GET
 def class_jobs(request, classroom_id):
-    # django_session, auth_user, classroom, the class's jobs with their owners, GPU workers alive, the jobs
-    # they run, jobs waiting in the queue (the error-rate chart is drawn from the jobs already read)
+    # django_session, auth_user, classroom, the shown jobs counted, their page with owners, the class's
+    # running jobs (for the workers panel), GPU workers alive, the jobs they run, jobs waiting in the
+    # queue, the class's error rates (a few columns of each experiment that succeeded, for the chart)
     classroom = _taught(request, classroom_id)
-    jobs = list(selectors.class_jobs(classroom=classroom))
-    panel = workers_panel(jobs=jobs, describe=lambda job: f"{job.display_name}, {job.owner.username}")
+    show = request.GET.get("show", "")
+    show = show if show in selectors.JOB_FILTERS else ""
+    page = Paginator(selectors.class_jobs(classroom=classroom, show=show), JOBS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    running = selectors.class_running_jobs(classroom=classroom)
+    panel = workers_panel(jobs=running, describe=lambda job: f"{job.display_name}, {job.owner.username}")
     errors = charts.error_chart(
-        id="error-rates", title="Error rates of the class's experiments", jobs=jobs, dataset_labels=DATASET_LABELS
+        id="error-rates",
+        title="Error rates of the class's experiments",
+        jobs=selectors.class_error_rates(classroom=classroom),
+        dataset_labels=DATASET_LABELS,
     )
     return render(
         request,
         "accounts/jobs.html",
-        {"classroom": classroom, "jobs": jobs, "live": LIVE_STATES, "workers": panel, "errors": errors},
+        {
+            "classroom": classroom,
+            "jobs": page.object_list,
+            "page": page,
+            "show": show,
+            "filters": JOB_FILTER_NAMES,
+            "live": LIVE_STATES,
+            "workers": panel,
+            "errors": errors,
+        },
     )
 
 

@@ -102,6 +102,7 @@ def main(n_students, repeats):
         "roster, behind 50%": f"{roster}?behind=50",
         "questions": reverse("accounts:class_questions", args=[cid]),
         "CSV export": reverse("accounts:class_export", args=[cid]),
+        "experiments (first page of 50)": reverse("accounts:class_jobs", args=[cid]),
     }
     queries, sizes, streamed = {}, {}, {}
     for name, url in pages.items():

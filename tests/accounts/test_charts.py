@@ -223,3 +223,20 @@ def test_the_markup_helpers_write_what_djangos_write():
         ours = markup.format_html_join(sep, "<i>{}</i>{}", rows)
         assert ours == django_html.format_html_join(sep, "<i>{}</i>{}", rows)
         assert hasattr(ours, "__html__")  # safe: a template includes it as it is
+
+
+def test_a_big_groups_close_experiments_share_a_dot_that_says_how_many():
+    jobs = [
+        SimpleNamespace(pk=i, state="succeeded", error_rate=0.1 + (i % 50) / 1000, dataset="pets", arch="resnet34",
+                        pretrained=True, owner=SimpleNamespace(username=f"s{i}"))
+        for i in range(500)
+    ]  # fmt: skip
+    chart = charts.error_chart(id="e", title="Errors", jobs=jobs)
+    (strip,) = chart.strips
+    assert len(strip.error_rates) == 500 and len(strip.dots) < 50  # 50 rates within 0.05, a few px apart
+    counted = [int(d.label.split()[0]) for d in strip.dots if "experiments" in d.label]
+    assert sum(counted) + sum(1 for d in strip.dots if "experiments" not in d.label) == 500
+    html = chart.html()
+    assert "or several close together" in html and html.count('class="dot job"') == len(strip.dots)
+    small = charts.error_chart(id="e", title="Errors", jobs=jobs[:5])
+    assert len(small.strips[0].dots) == 5 and "or several" not in small.html()

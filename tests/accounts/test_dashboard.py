@@ -253,10 +253,36 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     # its three most common wrong answers per question
     with django_assert_num_queries(5):
         assert client.get(reverse("accounts:class_questions", args=[classroom.pk])).status_code == 200
-    # django_session, auth_user, classroom, the class's jobs with their owners, GPU workers alive, the
-    # jobs they run, jobs waiting in the queue
-    with django_assert_num_queries(7):
+    # django_session, auth_user, classroom, the shown jobs counted, their page with owners, the class's
+    # running jobs, GPU workers alive, the jobs they run, jobs waiting in the queue, the error rates
+    with django_assert_num_queries(10):
         assert client.get(reverse("accounts:class_jobs", args=[classroom.pk])).status_code == 200
+
+
+def test_the_class_jobs_page_pages_and_filters_by_state(client, instructor, make_user, tiny_settings, monkeypatch):
+    from accounts import views
+
+    monkeypatch.setattr(views, "JOBS_PAGE_SIZE", 2)
+    classroom = services.classroom_create(by=instructor, name="Jobs")
+    owner = make_user("runner")
+    services.classroom_join(user=owner, code=classroom.code)
+    done = []
+    for _ in range(3):  # one at a time: a student may have only so many waiting
+        done.append(job_submit(user=owner, job_settings=tiny_settings))
+        job_end(done[-1], JobState.SUCCEEDED, error_rate=0.25)
+    failed = job_submit(user=owner, job_settings=tiny_settings)
+    job_end(failed, JobState.FAILED, error_message="out of memory")
+    client.force_login(instructor)
+    url = reverse("accounts:class_jobs", args=[classroom.pk])
+    first = client.get(url).content.decode()
+    assert "Page 1 of 2" in first and f"#{failed.pk}<" in first  # newest first
+    assert f"#{done[0].pk}<" not in first and f"#{done[0].pk}<" in client.get(url + "?page=2").content.decode()
+    only_failed = client.get(url + "?show=failed").content.decode()
+    assert f"#{failed.pk}<" in only_failed and f"#{done[2].pk}<" not in only_failed and "Page 1 of" not in only_failed
+    # The chart still counts every experiment that succeeded, whatever the table shows.
+    assert only_failed.count('class="dot job"') == 3
+    assert "No experiment of this class in" in client.get(url + "?show=cancelled").content.decode()
+    assert client.get(url + "?show=bogus").status_code == 200
 
 
 def test_the_behind_filter_takes_its_threshold_from_the_url(
