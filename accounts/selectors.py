@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -215,20 +216,30 @@ def rows_sort(rows: list[StudentRow], sort: str) -> list[StudentRow]:
     return [r for _, r in scored] + [r for _, r in unscored]
 
 
+# What a roster row reads of a student and their progress row, in this order (see _roster_entry).
+ROSTER_COLUMNS = ("pk", "username", "first_name", "last_name", "email") + tuple(
+    f"progress__{n}" for n in ("sections_read", "cards_reviewed", "tests", "jobs", "best_error", "last_activity")
+)
+
+
+def _roster_entry(values: tuple):
+    """A student (a RosterUser) and the numbers of their progress row: sections read, cards reviewed,
+    tests, jobs (zeros for one with no history yet), best error rate, last activity."""
+    pk, username, first, last, email, read, cards, tests, jobs, best_error, seen = values
+    return RosterUser(pk, username, first, last, email), (
+        read or 0,
+        cards or 0,
+        tests or 0,
+        jobs or 0,
+        best_error,
+        seen,
+    )
+
+
 def _roster(students: QuerySet, *, chunked: bool = False):
-    """Each student (a RosterUser) with the numbers of their progress row: sections read, cards
-    reviewed, tests, jobs (zeros for one with no history yet), best error rate, last activity. One
-    query; `chunked` reads it as it goes."""
-    p = "progress__"
-    numbers = ("sections_read", "cards_reviewed", "tests", "jobs", "best_error", "last_activity")
-    rows = students.values_list("pk", "username", "first_name", "last_name", "email", *(p + n for n in numbers))
-    for pk, username, first, last, email, read, cards, tests, jobs, best_error, seen in (
-        rows.iterator(chunk_size=500) if chunked else rows
-    ):
-        yield (
-            RosterUser(pk, username, first, last, email),
-            (read or 0, cards or 0, tests or 0, jobs or 0, best_error, seen),
-        )
+    """_roster_entry of each student: one query; `chunked` reads it as it goes."""
+    rows = students.values_list(*ROSTER_COLUMNS)
+    return map(_roster_entry, rows.iterator(chunk_size=500) if chunked else rows)
 
 
 @dataclass(frozen=True)
@@ -298,9 +309,13 @@ def _dues(deadlines: list[QuizDeadline]) -> list[tuple[str, datetime, dict[int, 
 
 def _rows(students: QuerySet, deadlines, scores, now) -> list[StudentRow]:
     """Full rows of these students, in the queryset's order: one query, the scores given."""
+    return _full_rows(_roster(students), deadlines, scores, now)
+
+
+def _full_rows(entries, deadlines, scores, now) -> list[StudentRow]:
     dues = _dues(deadlines)
     rows = []
-    for u, (n_read, n_cards, n_attempts, n_jobs, best_error, last_seen) in _roster(students):
+    for u, (n_read, n_cards, n_attempts, n_jobs, best_error, last_seen) in entries:
         mine = scores.get(u.pk, {})
         bests = [s.best for s in mine.values() if s.best is not None]
         row = StudentRow(
@@ -342,9 +357,9 @@ def _plain_order(key: str, descending: bool):
 def roster_order(
     *, classroom: Classroom, deadlines: list[QuizDeadline], sort: str = "name", behind: float | None = None, now=None
 ) -> QuerySet:
-    """The ids of the students `dashboard_rows` would list, in its order, as one query that a
-    Paginator counts and slices: sorting and the behind filter run in the database, so a page costs
-    the same whatever the class size, and only its own students get full rows (`roster_rows`).
+    """The students `dashboard_rows` would list, in its order, as one query that a Paginator counts
+    and slices: sorting and the behind filter run in the database, so a page costs the same whatever
+    the class size. Each comes as ROSTER_COLUMNS; `roster_rows` makes a page of them full rows.
 
     Ties go by name as in rows_sort (its sort is stable on a list sorted by name), then by id.
     """
@@ -363,7 +378,7 @@ def roster_order(
     if behind is not None:
         lagging = Q(progress__mean_best__isnull=True) | Q(progress__mean_best__lt=behind)  # no row: null too
         students = students.filter(lagging | _missed_any(deadlines, now))
-    return students.order_by(*order, Lower("username").asc(), "pk").values_list("pk", flat=True)
+    return students.order_by(*order, Lower("username").asc(), "pk").values_list(*ROSTER_COLUMNS)
 
 
 def _missed_any(deadlines: list[QuizDeadline], now) -> Q:
@@ -378,12 +393,11 @@ def _missed_any(deadlines: list[QuizDeadline], now) -> Q:
     return missed
 
 
-def roster_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], student_ids: list[int], now=None):
-    """Full rows (scores, missed deadlines) of these students of the class, in the order given: two queries."""
+def roster_rows(*, deadlines: list[QuizDeadline], page: Iterable[tuple], now=None) -> list[StudentRow]:
+    """Full rows (scores, missed deadlines) of a page of `roster_order`, in its order: one query."""
     now = now or timezone.now()
-    students = class_students(classroom=classroom).filter(pk__in=student_ids)
-    rows = {r.user.pk: r for r in _rows(students, deadlines, _quiz_scores(student_ids), now)}
-    return [rows[pk] for pk in student_ids if pk in rows]
+    entries = [_roster_entry(values) for values in page]
+    return _full_rows(entries, deadlines, _quiz_scores([u.pk for u, _ in entries]), now)
 
 
 def class_export_rows(*, classroom: Classroom, deadlines: list[QuizDeadline], now=None):

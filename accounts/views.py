@@ -276,11 +276,10 @@ def _roster_row(row, cells: list[str], url: str, now) -> SafeString:
 @login_required
 @require_GET
 def class_dashboard(request, classroom_id):
-    # Queries: django_session, auth_user, the classroom (with its student count), sections (quiz titles),
-    # deadlines, their extensions; the order of the whole class (a few columns per student), then for the
-    # page's students only their full rows and quiz scores; the histograms' bins and the activity per day.
-    # All read the summaries the services keep (accounts.progress). Sorting and the filter run over every
-    # student, so they hold across pages; only the page's rows are built in full.
+    # Queries: django_session, auth_user, the classroom (with its student and waiting counts), sections
+    # (quiz titles), deadlines, their extensions; the filtered class counted, then the page's students in
+    # order with their progress rows, and their quiz scores; the class's kept bins and days (the charts).
+    # Sorting and the filter run in the database over every student, so they hold across pages.
     classroom = _taught(request, classroom_id)
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
@@ -289,7 +288,7 @@ def class_dashboard(request, classroom_id):
     now = timezone.now()
     order = selectors.roster_order(classroom=classroom, deadlines=deadlines, sort=sort, behind=behind, now=now)
     page = Paginator(order, ROSTER_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = selectors.roster_rows(classroom=classroom, deadlines=deadlines, student_ids=list(page.object_list), now=now)
+    rows = selectors.roster_rows(deadlines=deadlines, page=page.object_list, now=now)
     behind_pct = None if behind is None else round(behind * 100)
     keep = "" if behind is None else f"&behind={behind_pct}"
     student_url = _student_urls(classroom.pk)

@@ -36,6 +36,13 @@ def _block_network(monkeypatch):
 # ---------------------------------------------------------------- users
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Every user fixture hashes a password; the production hash costs ~0.5 s here, and a test module
+    # that makes seven users per test spent most of its time hashing. Nothing here tests the hash itself.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username, *, role="student", password="pw-for-tests-1"):

@@ -12,11 +12,6 @@ from tests.quizzes.conftest import mini_bank  # noqa: F401  (a fixture, used by 
 QUIZ = "machine-learning"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def classroom(instructor, student, student2):
     c = classroom_create(by=instructor, name="Monday group")

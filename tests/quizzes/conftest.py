@@ -210,9 +210,3 @@ def eager_celery():
     app.conf.update(task_always_eager=True)
     yield app
     app.conf.update(task_always_eager=before)
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The shared user fixtures hash a password each; a slow, safe hash buys nothing in these tests.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
