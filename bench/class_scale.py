@@ -6,9 +6,10 @@ Builds the class (bench/classgen.py: 60 questions of the real bank, 5 handed-in 
 student) in a fresh SQLite database under var/bench-scale/, or in the database DATABASE_URL names
 (PostgreSQL; the generated class is added to what is there). Then, as the logged-in instructor with
 Django's test Client, it GETs in turn: the trivial view (below), the roster, the roster sorted by one
-quiz's column, the questions page and the CSV export (whose streamed body it reads to the end).
-Rounds are interleaved, so a change in the machine's load touches every page alike. For each page:
-the queries of one request, p50 and p95, and the ratio of its p50 to the trivial view's p50.
+quiz's column, the questions page, the CSV export (whose streamed body it reads to the end) and the
+first page of the class's experiments. Rounds are interleaved, so a change in the machine's load
+touches every page alike. For each page: the queries of one request, p50 and p95, and the ratio of
+its p50 to the trivial view's p50. Last, what keeping the summaries costs a write (`write_cost`).
 
 The trivial view lives only in this script's URLconf: `login_required`, then HttpResponse("ok").
 It goes through the same middleware (session, user) as the pages, so the ratio is the pages' own work.
