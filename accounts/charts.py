@@ -94,6 +94,14 @@ class _Frame:
         return (self.left + self.plot_right) / 2
 
 
+def _empty_figure(chart, message: str) -> SafeString:
+    """A chart's figure with nothing to draw yet: its caption and why."""
+    return format_html(
+        '<figure class="chart">\n  <figcaption id="{}-title">{}</figcaption>\n  <p class="muted">{}</p>\n</figure>',
+        chart.id, chart.title, message,
+    )  # fmt: skip
+
+
 def _svg_open(chart) -> SafeString:
     """The <svg> element's start: its box, its role, and the title and description a screen reader
     announces (the figure's caption and the chart's summary)."""
@@ -359,13 +367,7 @@ class LineChart(_Frame):
     def html(self) -> SafeString:
         """The figure: one line per kind of activity, its key, and the day-by-day table under "The numbers"."""
         if not self.days:
-            return format_html(
-                '<figure class="chart">\n'
-                '  <figcaption id="{}-title">{}</figcaption>\n'
-                '  <p class="muted">Nothing yet: no section read, no test handed in, no experiment finished.</p>\n'
-                "</figure>",
-                self.id, self.title,
-            )  # fmt: skip
+            return _empty_figure(self, "Nothing yet: no section read, no test handed in, no experiment finished.")
         lines = format_html_join(
             "",
             '<path class="line series-{}" d="{}"><title>{}: {}</title></path>',
@@ -531,13 +533,7 @@ class StripChart(_Frame):
         """The figure: a strip of dots per group, the chapter's result where it applies, and the table of
         every error rate under "The numbers"."""
         if not self.strips:
-            return format_html(
-                '<figure class="chart">\n'
-                '  <figcaption id="{}-title">{}</figcaption>\n'
-                '  <p class="muted">No experiment of this class has succeeded yet.</p>\n'
-                "</figure>",
-                self.id, self.title,
-            )  # fmt: skip
+            return _empty_figure(self, "No experiment of this class has succeeded yet.")
         grid = format_html_join(
             "",
             '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>',

@@ -97,11 +97,7 @@ class StudentProgress(models.Model):
     best_error = models.FloatField(null=True, blank=True, help_text="Lowest error rate of a job that succeeded.")
     last_activity = models.DateTimeField(null=True, blank=True)
     answers_waiting = models.PositiveIntegerField(default=0, help_text="Handed-in answers waiting for an instructor.")
-    test_answers = models.PositiveIntegerField(default=0, help_text="Answers in handed-in tests.")
     mean_best = models.FloatField(null=True, blank=True, help_text="Mean of the best scores of the quizzes tested.")
-    test_score_total = models.FloatField(
-        default=0.0, help_text="Their summed scores: ranks students for discrimination."
-    )
 
     def __str__(self):
         return f"progress of {self.user_id}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, FloatField, Max, Min, Q, Sum, Value
+from django.db.models import Count, FloatField, Max, Min, Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.charts import bin_of
@@ -114,11 +114,6 @@ def _students(user_ids) -> dict[int, StudentProgress]:
     )
     for uid, n in waiting.values("attempt__user_id").annotate(n=Count("pk")).values_list("attempt__user_id", "n"):
         row(uid).answers_waiting = n
-    score = Coalesce("score", Value(0.0), output_field=FloatField())
-    totals = _test_answers(user_ids).values("attempt__user_id").annotate(n=Count("pk"), t=Sum(score))
-    for uid, n, total in totals.values_list("attempt__user_id", "n", "t"):
-        p = row(uid)
-        p.test_answers, p.test_score_total = n, total
     return rows
 
 
@@ -306,8 +301,8 @@ def _contributions(rows: dict[type, list]) -> Contributions:
     return out
 
 
-def _difference(before: Contributions, after: Contributions, sign: int = 1) -> Contributions:
-    """after - before, key by key (sign -1 turns it around)."""
+def _difference(before: Contributions, after: Contributions) -> Contributions:
+    """after - before, key by key."""
     out = []
     for old, new in zip(before, after, strict=True):
         diff: dict[int, dict[tuple, list]] = defaultdict(dict)
@@ -319,18 +314,27 @@ def _difference(before: Contributions, after: Contributions, sign: int = 1) -> C
                     continue
                 a = a or [0] * len(b)
                 b = b or [0] * len(a)
-                diff[uid][key] = [sign * (y - x) for x, y in zip(a, b, strict=True)]
+                diff[uid][key] = [y - x for x, y in zip(a, b, strict=True)]
         out.append(diff)
     return out
 
 
-def _classes_of(user_ids) -> dict[int, list[int]]:
-    """The classes each of these users sits in as a student."""
+def _classes_of(user_ids=None, *, classroom_ids=None) -> dict[int, list[int]]:
+    """The classes each of these users (everyone for None) sits in as a student, among these classes
+    (all for None)."""
     memberships = _mine(ClassMembership.objects.filter(role=Role.STUDENT), "user_id", user_ids)
+    if classroom_ids is not None:
+        memberships = memberships.filter(classroom_id__in=classroom_ids)
     classes: dict[int, list[int]] = defaultdict(list)
     for uid, cid in memberships.values_list("user_id", "classroom_id"):
         classes[uid].append(cid)
     return classes
+
+
+def _lock_classes(classroom_ids) -> None:
+    """Lock these classes' rows, in id order, until the transaction ends: the writers of one class's
+    sums take turns, so their additions add up rather than overwrite each other."""
+    list(Classroom.objects.select_for_update().filter(pk__in=classroom_ids).order_by("pk").values_list("pk"))
 
 
 def _add_up(rows, classes: dict[int, list[int]]) -> dict[tuple, list]:
@@ -344,23 +348,22 @@ def _add_up(rows, classes: dict[int, list[int]]) -> dict[tuple, list]:
 
 
 def _class_sums_add(deltas: Contributions, classes: dict[int, list[int]]) -> None:
-    """Add each student's differences to the sums of their classes, under a lock on those classes (so
-    two students of one class, refreshed at once, add up rather than overwrite each other)."""
+    """Add each student's differences to the sums of their classes, under a lock on those classes."""
     per_class = [
         _add_up(((uid, key, v) for uid, keys in diff.items() for key, v in keys.items()), classes) for diff in deltas
     ]
     touched = sorted({k[0] for add in per_class for k in add})
     if not touched:
         return
-    list(Classroom.objects.select_for_update().filter(pk__in=touched).order_by("pk").values_list("pk"))
+    _lock_classes(touched)
     for cs, add in zip(CLASS_SUMS, per_class, strict=True):
         if add:
             _apply(cs, add)
 
 
-def _new_row(cs: ClassSum, k: tuple, values=None):
+def _new_row(cs: ClassSum, k: tuple, values: list):
     row = cs.model(classroom_id=k[0], **dict(zip(cs.key, k[1:], strict=True)))
-    for name, v in zip(cs.values, values or (), strict=False):
+    for name, v in zip(cs.values, values, strict=True):
         setattr(row, name, v)
     return row
 
@@ -397,14 +400,10 @@ def _apply(cs: ClassSum, add: dict[tuple, list]) -> None:
 def class_sums_rebuild(classroom_ids: Iterable[int] | None = None) -> None:
     """These classes' sums (every class's for None) from their students' rows."""
     with transaction.atomic():
-        members = ClassMembership.objects.filter(role=Role.STUDENT)
         if classroom_ids is not None:
             classroom_ids = sorted(set(classroom_ids))
-            list(Classroom.objects.select_for_update().filter(pk__in=classroom_ids).order_by("pk").values_list("pk"))
-            members = members.filter(classroom_id__in=classroom_ids)
-        classes: dict[int, list[int]] = defaultdict(list)
-        for uid, cid in members.values_list("user_id", "classroom_id"):
-            classes[uid].append(cid)
+            _lock_classes(classroom_ids)
+        classes = _classes_of(classroom_ids=classroom_ids)
         for cs in CLASS_SUMS:
             old = cs.model.objects.all()
             (old if classroom_ids is None else old.filter(classroom_id__in=classroom_ids)).delete()

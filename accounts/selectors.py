@@ -277,22 +277,20 @@ def dashboard_rows(
     sort: str = "name",
     behind: float | None = None,
     now=None,
-    scores: dict[int, dict[str, QuizScore]] | None = None,
 ) -> list[StudentRow]:
-    """One row per student of the class. Two queries: the roster joined to the progress rows, the quiz scores
-    (one, unless the caller already has them from `class_quiz_scores`).
+    """One row per student of the class, sorted and filtered in Python: the plain statement of what the
+    roster shows. No page calls it (the roster sorts and pages in SQL through `roster_order`, the CSV
+    streams `class_export_rows`); tests/accounts/test_scale.py holds `roster_order` and `roster_rows`
+    to it for every sort and filter. Two queries: the roster joined to the progress rows, the quiz scores.
 
-    Sorted with rows_sort (see there for `sort`); a view that shows a page of them pages after this,
-    so sorting and the filter cover the whole class.
+    Sorted with rows_sort (see there for `sort`).
 
     `behind`, when given, keeps only students whose mean best score is below it (0 to 1) or who
     let a deadline pass without handing in a test.
     """
     now = now or timezone.now()
     students = class_students(classroom=classroom)
-    if scores is None:
-        scores = _quiz_scores(students.values("pk"))
-    rows = _rows(students, deadlines, scores, now)
+    rows = _rows(students, deadlines, _quiz_scores(students.values("pk")), now)
     if behind is not None:
         rows = [r for r in rows if _is_behind(r, behind)]
     return rows_sort(rows, sort)
