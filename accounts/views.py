@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import functools
-import io
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -23,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import charts, selectors, services
+from accounts import charts, export, selectors, services
 from accounts.forms import (
     ClassroomForm,
     CoInstructorForm,
@@ -536,64 +533,18 @@ def class_job_cancel(request, classroom_id, job_id):
     return redirect("accounts:class_jobs", classroom.pk)
 
 
-def _pct(x):
-    return "" if x is None else f"{x * 100:.0f}"
-
-
-CSV_BATCH = 100  # rows a chunk: one chunk a row made the response encode and check its charset 1,000 times
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    """A student's own text (name, username) as a spreadsheet shows it, never run: one that starts like
-    a formula gets a leading apostrophe (OWASP's advice against CSV injection)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 @login_required
 @require_GET
 def class_export(request, classroom_id):
     # django_session, auth_user, classroom, sections, deadlines, their extensions; then, as it streams,
     # the class's quiz scores and the students with their progress rows
     classroom = _taught(request, classroom_id)
-    quizzes = list(selectors.quiz_titles())
-    deadlines = selectors.class_deadlines(classroom=classroom)
-
-    def chunks():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        head = ["username", "name", "email", "sections_read", "flashcards_reviewed", "quiz_attempts"]
-        for q in quizzes:
-            head += [f"{q}_best", f"{q}_last"]
-        writer.writerow(head + ["jobs", "best_error_rate", "last_activity", "missed_deadlines"])
-        yield buffer.getvalue()  # the header goes out before any row is read
-        buffer.seek(0)
-        buffer.truncate()
-        column = {q: 2 * i for i, q in enumerate(quizzes)}
-        blank = [""] * (2 * len(quizzes))
-        pct = functools.lru_cache(maxsize=4096)(_pct)  # a class's scores take a few dozen values
-        rows = selectors.class_export_rows(classroom=classroom, deadlines=deadlines)
-        for i, (u, (n_read, n_cards, n_tests, n_jobs, best_error, last_seen), scores, missed) in enumerate(rows, 1):
-            cells = blank.copy()
-            for quiz, (best, last) in scores.items():
-                if (at := column.get(quiz)) is not None:
-                    cells[at], cells[at + 1] = pct(best), pct(last)
-            line = [_cell(u.username), _cell(u.get_full_name()), _cell(u.email), n_read, n_cards, n_tests, *cells]
-            line += [
-                n_jobs,
-                "" if best_error is None else f"{best_error:.4f}",
-                last_seen.isoformat() if last_seen else "",
-                " ".join(missed),
-            ]
-            writer.writerow(line)
-            if i % CSV_BATCH == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        if rest := buffer.getvalue():
-            yield rest
-
-    response = StreamingHttpResponse(chunks(), content_type="text/csv; charset=utf-8")
+    chunks = export.class_csv(
+        classroom=classroom,
+        quizzes=list(selectors.quiz_titles()),
+        deadlines=selectors.class_deadlines(classroom=classroom),
+    )
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="class-{classroom.pk}-{stamp}.csv"'
     return response

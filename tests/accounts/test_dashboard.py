@@ -186,7 +186,7 @@ def test_the_csv_has_one_row_per_student_and_streams(client, classroom, instruct
 def test_the_csv_goes_out_in_chunks_of_rows_as_they_are_written(
     client, classroom, instructor, student, take_test, monkeypatch
 ):
-    monkeypatch.setattr("accounts.views.CSV_BATCH", 1)
+    monkeypatch.setattr("accounts.export.BATCH", 1)
     take_test(student)
     client.force_login(instructor)
     chunks = list(client.get(reverse("accounts:class_export", args=[classroom.pk])).streaming_content)

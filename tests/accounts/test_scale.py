@@ -5,7 +5,7 @@ import csv
 import io
 import random
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.http import StreamingHttpResponse
@@ -119,7 +119,49 @@ def test_the_csv_streams_one_row_per_student_with_the_right_numbers(client, inst
     assert (me["sections_read"], me["quiz_attempts"], me["jobs"]) == ("2", "2", "3")
     assert (me["jargon_best"], me["jargon_last"], me["history_best"]) == ("100", "25", "")
     assert me["best_error_rate"] == "0.1250" and me["missed_deadlines"] == ""
-    assert me["last_activity"] != ""
+    assert me["last_activity_utc"] != ""
+
+
+def test_the_csv_says_of_each_student_what_the_full_roster_says(client, instructor, generated, make_user):
+    gen = generated(40, attempts_each=2)
+    quiet = make_user("zz-quiet")  # no history at all: no progress row
+    services.classroom_join(user=quiet, code=gen.classroom.code)
+    odd = gen.students[3]
+    odd.first_name, odd.last_name, odd.email = '+Ann, "the"', "=1+1", "@odd@example.org"
+    odd.save()
+    deadline = selectors.class_deadlines(classroom=gen.classroom)[0]  # jargon's, passed yesterday
+    scores = selectors.class_quiz_scores(classroom=gen.classroom)
+    late = next(u for u in gen.students if scores.get(u.pk) and "jargon" not in scores[u.pk])
+    services.extension_grant(deadline=deadline, by=instructor, student=late, due_at=timezone.now() + timedelta(days=2))
+    quizzes = list(selectors.quiz_titles())
+    deadlines = selectors.class_deadlines(classroom=gen.classroom)
+
+    client.force_login(instructor)
+    response = client.get(reverse("accounts:class_export", args=[gen.classroom.pk]))
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    def pct(x):
+        return "" if x is None else str(round(x * 100))
+
+    def guard(text):
+        return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+    expected = [[
+        guard(r.user.username), guard(r.user.get_full_name()), guard(r.user.email),
+        str(r.sections_read), str(r.cards_reviewed), str(r.attempts),
+        *[pct(getattr(r.scores.get(q), which, None)) for q in quizzes for which in ("best", "last")],
+        str(r.jobs), "" if r.best_error is None else f"{r.best_error:.4f}",
+        r.last_activity.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if r.last_activity else "",
+        " ".join(r.missed),
+    ] for r in selectors.dashboard_rows(classroom=gen.classroom, deadlines=deadlines)]  # fmt: skip
+    assert lines[1:] == expected and len(expected) == 41
+    assert lines[0][-4:] == ["jobs", "best_error_rate", "last_activity_utc", "missed_deadlines"]
+    assert len(lines[0]) == len(expected[0])
+    by_name = {line[0]: line for line in lines[1:]}
+    assert by_name[odd.username][1:3] == ['\'+Ann, "the" =1+1', "'@odd@example.org"]
+    assert by_name[late.username][-1] == "" and by_name["zz-quiet"][-1] == "jargon"
+    assert by_name["zz-quiet"][3:6] == ["0", "0", "0"] and by_name["zz-quiet"][-2] == ""
+    assert any(line[-1] == "jargon" for line in lines[1:41])  # generated students who missed it too
 
 
 @pytest.fixture
