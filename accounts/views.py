@@ -194,15 +194,15 @@ def _threshold(request) -> float | None:
 ROSTER_PAGE_SIZE = 50
 
 
-def _quiz_columns(titles: dict[str, str], sort: str) -> list[dict]:
-    """Each quiz's column head: its title and the sorts its "best" and "last" links ask for
-    (highest first; the link of the sort in force turns it around)."""
+def _quiz_columns(titles: dict[str, str], sort: str, keep: str) -> list[dict]:
+    """Each quiz's column head: its title and the query strings of its "best" and "last" sort links
+    (highest first; the link of the sort in force turns it around), with `keep` (the filter) after."""
     cols = []
     for q, title in titles.items():
         col = {"quiz": q, "title": title}
         for which in ("best", "last"):
             down = f"-quiz:{q}:{which}"
-            col[which] = down[1:] if sort == down else down
+            col[which] = urlencode({"sort": down[1:] if sort == down else down}) + keep
         cols.append(col)
     return cols
 
@@ -273,7 +273,7 @@ def _roster_row(row, cells: list[str], url: str, now) -> SafeString:
 @login_required
 @require_GET
 def class_dashboard(request, classroom_id):
-    # Queries: django_session, auth_user, the classroom (with its student and waiting counts), sections
+    # Queries: django_session, auth_user, the classroom (with its answers waiting), sections
     # (quiz titles), deadlines, their extensions; the filtered class counted, then the page's students in
     # order with their progress rows, and their quiz scores; the class's kept bins and days (the charts).
     # Sorting and the filter run in the database over every student, so they hold across pages.
@@ -307,7 +307,8 @@ def class_dashboard(request, classroom_id):
             "classroom": classroom,
             "titles": titles,
             "quizzes": list(titles),
-            "quiz_columns": _quiz_columns(titles, sort),
+            "quiz_columns": _quiz_columns(titles, sort, keep),
+            "keep": keep,
             "rows": [
                 _roster_row(r, [_score_cell(s) for s in r.score_list(titles)], student_url(r.user.pk), now)
                 for r in rows

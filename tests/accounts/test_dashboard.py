@@ -56,13 +56,16 @@ def test_the_dashboard_costs_the_same_queries_for_3_or_30_students(
     services.deadline_set(classroom=classroom, by=instructor, quiz="chapter", due_at=timezone.now())
     client.force_login(instructor)
     url = reverse("accounts:class_dashboard", args=[classroom.pk])
-    # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
+    # django_session, auth_user, classroom (with its answers waiting), sections (quiz titles), deadlines,
     # their extensions, the filtered class counted, the page's students in order with their progress
     # rows, the page's quiz scores, the class's bins and days (for the charts)
     with django_assert_num_queries(11):
         response = client.get(url + "?sort=-activity&behind=50")
     assert response.status_code == 200
-    assert response.content.decode().count('class="behind"') == n  # everyone missed the chapter deadline
+    html = response.content.decode()
+    assert html.count('class="behind"') == n  # everyone missed the chapter deadline
+    # Every column's sort link keeps the filter.
+    assert 'href="?sort=-jobs&amp;behind=50"' in html and 'href="?sort=-quiz%3Achapter%3Abest&amp;behind=50"' in html
 
 
 def test_behind_keeps_low_scores_and_missed_deadlines(classroom, instructor, student, student2, take_test):

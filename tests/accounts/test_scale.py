@@ -78,7 +78,7 @@ def test_the_pages_cost_the_same_queries_for_3_or_40_students(
     cid = gen.classroom.pk
     client.force_login(instructor)
     roster = reverse("accounts:class_dashboard", args=[cid])
-    # django_session, auth_user, classroom (with student count), sections (quiz titles), deadlines,
+    # django_session, auth_user, classroom (with its answers waiting), sections (quiz titles), deadlines,
     # their extensions, the filtered class counted, the page's students in order with their progress
     # rows, the page's quiz scores, the class's bins and days (for the charts)
     with django_assert_num_queries(11):
