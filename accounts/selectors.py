@@ -523,14 +523,22 @@ def discrimination_index(m) -> float | None:
     return max(-1.0, min(1.0, cov / math.sqrt(var_x * var_y)))
 
 
-def class_question_stats(*, classroom: Classroom, sort: str = "order") -> list[QuestionStats]:
+# Below this many handed-in tests with a question, its discrimination is not given: a correlation over
+# a handful of tests swings from -1 to 1 on one student's answer (over two it is always one or the other).
+DISCRIMINATION_MIN_TESTS = 10
+
+
+def class_question_stats(
+    *, classroom: Classroom, sort: str = "order", min_tests: int = DISCRIMINATION_MIN_TESTS
+) -> list[QuestionStats]:
     """Per question, over the class's handed-in tests: answers, facility, discrimination, the three
     most common wrong answers.
 
     Facility is the mean score. Discrimination is Moodle's discrimination index (see
-    `discrimination_index`). Two queries, whatever the class size: the class's sums per question
-    with the questions' fields, and its three most given wrong answers per question; both tables
-    are kept by accounts.progress as students answer and join.
+    `discrimination_index`), None for a question in fewer than `min_tests` tests. Two queries,
+    whatever the class size: the class's sums per question with the questions' fields, and its three
+    most given wrong answers per question; both tables are kept by accounts.progress as students
+    answer and join.
     """
     question = ("question_id", "question__slug", "question__section__title", "question__section__order",
                 "question__order", "question__prompt")  # fmt: skip
@@ -540,7 +548,8 @@ def class_question_stats(*, classroom: Classroom, sort: str = "order") -> list[Q
         m = SimpleNamespace(**dict(zip(Moments.MOMENTS, moments, strict=True)))
         stats[qid] = QuestionStats(
             qid, slug, section, (section_order, order), prompt,
-            attempts=m.answers, facility=m.score_sum / m.answers, discrimination=discrimination_index(m),
+            attempts=m.answers, facility=m.score_sum / m.answers,
+            discrimination=discrimination_index(m) if m.answers >= min_tests else None,
         )  # fmt: skip
     rank = Window(RowNumber(), partition_by=F("question_id"), order_by=(F("n").desc(), F("text").asc()))
     wrong = (

@@ -423,6 +423,18 @@ def class_student(request, classroom_id, user_id):
     )
 
 
+TOO_FEW_TESTS = format_html(
+    '<span class="muted" title="Given from {} handed-in tests with the question on">too few tests</span>',
+    selectors.DISCRIMINATION_MIN_TESTS,
+)
+
+
+def _discrimination_cell(s) -> str:
+    if s.discrimination is not None:
+        return charts.fixed(s.discrimination, 2)
+    return TOO_FEW_TESTS if s.attempts < selectors.DISCRIMINATION_MIN_TESTS else "–"  # or nobody's score varies
+
+
 def _question_row(s) -> SafeString:
     """One row of the questions page, written here for the reason _roster_row gives."""
     wrong = (
@@ -440,8 +452,7 @@ def _question_row(s) -> SafeString:
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "    </tr>",
-        s.slug, s.section, s.attempts, percent(s.facility),
-        "–" if s.discrimination is None else charts.fixed(s.discrimination, 2), wrong,
+        s.slug, s.section, s.attempts, percent(s.facility), _discrimination_cell(s), wrong,
     )  # fmt: skip
 
 
@@ -459,6 +470,7 @@ def class_questions(request, classroom_id):
             "classroom": classroom,
             "sort": sort,
             "rows": [_question_row(s) for s in selectors.class_question_stats(classroom=classroom, sort=sort)],
+            "min_tests": selectors.DISCRIMINATION_MIN_TESTS,
         },
     )
 

@@ -123,7 +123,9 @@ def _score_and_rest(question_id):
     return pairs
 
 
-def test_question_stats_give_facility_discrimination_and_wrong_answers(classroom, make_user, take_test):
+def test_question_stats_give_facility_discrimination_and_wrong_answers(
+    client, classroom, instructor, make_user, take_test
+):
     users = []
     for i in range(6):
         u = make_user(f"q{i}")
@@ -136,7 +138,7 @@ def test_question_stats_give_facility_discrimination_and_wrong_answers(classroom
         take_test(u, tf_right=False)
     for u in users[4:]:
         take_test(u, single_right=False, tf_right=False)
-    stats = {s.slug: s for s in selectors.class_question_stats(classroom=classroom)}
+    stats = {s.slug: s for s in selectors.class_question_stats(classroom=classroom, min_tests=6)}
     single, tf = stats["t-ml-single"], stats["t-ml-tf"]
     assert single.attempts == 6 and single.facility == pytest.approx(4 / 6)
     assert tf.facility == pytest.approx(2 / 6)
@@ -147,6 +149,12 @@ def test_question_stats_give_facility_discrimination_and_wrong_answers(classroom
         assert len(pairs) == 6
         assert s.discrimination == pytest.approx(statistics.correlation(*zip(*pairs)))
     assert single.discrimination > 0 and tf.discrimination > 0  # both separate strong from weak
+    # Six tests are fewer than the page trusts: it says so instead of giving a number.
+    assert selectors.DISCRIMINATION_MIN_TESTS > 6
+    assert all(s.discrimination is None for s in selectors.class_question_stats(classroom=classroom))
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_questions", args=[classroom.pk])).content.decode()
+    assert page.count(">too few tests</span>") == 2
     assert single.wrong == [("b", 2)] and tf.wrong == [("False", 4)]
     ordered = selectors.class_question_stats(classroom=classroom, sort="facility")
     assert [s.slug for s in ordered] == ["t-ml-tf", "t-ml-single"]
