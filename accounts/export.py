@@ -1,7 +1,7 @@
 """A class's grades and progress as CSV, one line per student, streamed as it is read.
 
 Reads two queries straight from the database cursor and writes each line with as little Python
-per cell as it can: a class of 1,000 students is 37,000 cells (bench/class_scale.py).
+per cell as it can: a class of 1,000 students is 30,000 cells (bench/class_scale.py).
 """
 
 import re
