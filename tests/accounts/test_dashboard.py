@@ -320,3 +320,58 @@ def test_last_seen_reads_in_its_largest_whole_unit(seconds, text):
     now = timezone.now()
     assert ago(now - timedelta(seconds=seconds), now) == text
     assert ago(None, now) == "never"
+
+
+# The class experiments page's rows as its template wrote them before the view wrote them (kept here as
+# the reference the view's rows must equal).
+JOB_ROW_TEMPLATE = """{% for job in jobs %}
+    <tr>
+      <td><a href="{{ job.get_absolute_url }}">#{{ job.pk }}</a></td>
+      <td>{{ job.owner.username }}</td>
+      <td><span class="state state-{{ job.state }}">{{ job.get_state_display }}</span>{% if job.cancel_requested and job.state == "running" %} <span class="muted">(stopping)</span>{% endif %}</td>
+      <td>{{ job.arch }}{% if not job.pretrained %} (from scratch){% endif %}, {{ job.dataset }}, {{ job.epochs }} epoch{{ job.epochs|pluralize }}, {{ job.image_size }} px, batch {{ job.batch_size }}</td>
+      <td>{% if job.error_rate is not None %}{{ job.error_rate|floatformat:4 }}{% else %}–{% endif %}</td>
+      <td>{{ job.created_at|date:"M j, H:i" }}</td>
+      <td>{% if job.state in live and not job.cancel_requested %}<form method="post" action="{% url 'accounts:class_job_cancel' classroom.pk job.pk %}">{% csrf_token %}<button type="submit" class="small secondary">Cancel</button></form>{% endif %}</td>
+    </tr>
+{% endfor %}"""  # noqa: E501
+
+
+def test_the_experiments_rows_say_what_the_template_said(client, classroom, instructor, student, tiny_settings):
+    import dataclasses
+    import re
+
+    from django.template import Context, Template
+
+    from accounts.views import _job_rows
+    from mlworker.models import LIVE_STATES
+    from mlworker.services import job_cancel, job_claim
+
+    made = []
+    for state, changes, error in [
+        (JobState.SUCCEEDED, {"pretrained": False, "epochs": 1}, 0.123456),
+        (JobState.FAILED, {"epochs": 3}, None),
+        (JobState.CANCELLED, {}, None),
+    ]:
+        job = job_submit(user=student, job_settings=dataclasses.replace(tiny_settings, **changes))
+        job_end(job, state, **({"error_rate": error} if error is not None else {}))
+        made.append(job)
+    stopping = job_submit(user=student, job_settings=tiny_settings)
+    job_claim(job_id=stopping.pk, worker="tests")
+    job_cancel(job=stopping, by=instructor)
+    made += [stopping, job_submit(user=student, job_settings=tiny_settings)]  # the last one queued
+    jobs = list(selectors.class_jobs(classroom=classroom))
+    assert len(jobs) == 5 and {j.state for j in jobs} == {"succeeded", "failed", "cancelled", "running", "queued"}
+
+    token = "t" * 64
+    expected = Template(JOB_ROW_TEMPLATE).render(
+        Context({"jobs": jobs, "classroom": classroom, "live": LIVE_STATES, "csrf_token": token})
+    )
+    written = "".join(_job_rows(jobs, classroom.pk, csrf_token=token))
+
+    def squeeze(html):
+        return re.sub(r">\s+<", "><", html).strip()
+
+    assert squeeze(written) == squeeze(expected)
+    assert written.count("(stopping)") == 1 and written.count("Cancel</button>") == 1
+    assert "(from scratch), " in written and " 1 epoch, " in written and "0.1235" in written
