@@ -61,8 +61,8 @@ def head(quizzes: list[str]) -> list[str]:
 
 
 def _score_cells(students, quizzes: list[str], tested: dict[int, set[str]] | None) -> dict[int, str]:
-    """Each student's best and last score cells, quiz by quiz, each after a comma: one query. Fills `tested`,
-    when given, with the quizzes each student has handed in a test of."""
+    """Each student's best and last score cells, quiz by quiz, each after a comma: one query. Fills
+    `tested`, when given, with the quizzes each student has handed in a test of."""
     pct = _Percents()
     at = {q: 2 * i for i, q in enumerate(quizzes)}
     cells: dict[int, list[str]] = {}

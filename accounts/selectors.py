@@ -286,7 +286,8 @@ def dashboard_rows(
     """One row per student of the class, sorted and filtered in Python: the plain statement of what the
     roster shows. No page calls it (the roster sorts and pages in SQL through `roster_order`, the CSV
     streams `accounts.export.class_csv`); tests/accounts/test_scale.py holds those to it for every
-    sort and filter and for every cell of the CSV. Two queries: the roster joined to the progress rows, the quiz scores.
+    sort and filter and for every cell of the CSV. Two queries: the roster joined to the progress rows,
+    the quiz scores.
 
     Sorted with rows_sort (see there for `sort`).
 
