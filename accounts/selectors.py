@@ -566,6 +566,8 @@ def class_question_stats(
     out = list(stats.values())
     key = sort.lstrip("-")
     out.sort(key=QUESTION_SORTS.get(key, QUESTION_SORTS["order"]), reverse=sort.startswith("-"))
+    if key == "discrimination":  # questions without one (too few tests) last, either way
+        out = [s for s in out if s.discrimination is not None] + [s for s in out if s.discrimination is None]
     return out
 
 

@@ -265,6 +265,18 @@ def test_the_roster_pages_in_the_order_and_with_the_rows_of_the_full_roster(gene
     assert late.pk not in [v[0] for v in at_zero] and quiet.pk in [v[0] for v in at_zero]
 
 
+def test_sorted_by_discrimination_questions_without_one_come_last_either_way(generated):
+    gen = generated(12, attempts_each=3)
+    counts = sorted({s.attempts for s in selectors.class_question_stats(classroom=gen.classroom)})
+    min_tests = counts[len(counts) // 2]  # about half the questions have fewer tests than this
+    for sort in ("discrimination", "-discrimination"):
+        ordered = selectors.class_question_stats(classroom=gen.classroom, sort=sort, min_tests=min_tests)
+        values = [s.discrimination for s in ordered]
+        given = [v for v in values if v is not None]
+        assert values == given + [None] * (len(values) - len(given)), sort
+        assert given == sorted(given, reverse=sort.startswith("-")) and 0 < len(given) < len(values)
+
+
 def test_the_histograms_bins_from_the_database_count_as_score_bins_does(generated):
     gen = generated(40, attempts_each=3)
     titles = selectors.quiz_titles()
