@@ -10,6 +10,7 @@ refresh cannot drift from a rebuild; it costs a few indexed queries per call, no
 
 from __future__ import annotations
 
+import ast
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -39,21 +40,47 @@ from accounts.models import (
 )
 from courses.models import FlashcardReview, ReadingProgress
 from mlworker.models import JobState, TrainingJob
-from quizzes.models import Answer, Attempt, Verdict
+from quizzes import display
+from quizzes.models import Answer, Attempt, QuestionType, Verdict
 
 SUMMARIES = (StudentProgress, QuizProgress, ActivityDay, QuestionTally, WrongAnswerTally)
 HANDED_IN = (Attempt.State.SUBMITTED, Attempt.State.GRADED)
 
 
+NO_ANSWER = "(no answer)"
+
+
 def response_text(response) -> str:
-    """A response as the questions page writes it among the common wrong answers."""
+    """A response as the class's wrong-answer tallies count it: the value of its one field (the key of
+    a choice, keys joined by ", ", True or False, the text, the matching's {left: right} as Python
+    writes it), so that responses which read the same are counted together. `response_words`
+    reads it back in the question's words."""
     if response is None:
-        return "(no answer)"
+        return NO_ANSWER
     if isinstance(response, dict) and len(response) == 1:
         response = next(iter(response.values()))
     if isinstance(response, list):
         return ", ".join(str(x) for x in response)
     return str(response)
+
+
+def response_words(question, text: str) -> str:
+    """A tallied wrong answer (`response_text`) as the student saw it: the chosen options' texts, the
+    matching's pairs "left → right", else the text as it is."""
+    if text == NO_ANSWER:
+        return text
+    if question.type == QuestionType.SINGLE:
+        response = {"choice": text}
+    elif question.type == QuestionType.MULTIPLE:
+        response = {"choices": text.split(", ")}
+    elif question.type == QuestionType.MATCHING:
+        try:
+            response = {"pairs": ast.literal_eval(text)}  # a dict of str -> int, as str() wrote it
+        except (ValueError, SyntaxError):
+            return text
+    else:
+        return text
+    return "; ".join(display.response_words(question, response)) or text
 
 
 def _mine(qs, field: str, user_ids: list[int] | None):

@@ -7,6 +7,7 @@ each student's progress row, one for quiz scores; never a scan of every answer o
 
 from __future__ import annotations
 
+import html
 import math
 import statistics
 from collections import defaultdict
@@ -33,6 +34,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from accounts.charts import BINS
 from accounts.models import (
@@ -49,6 +51,7 @@ from accounts.models import (
     Role,
     StudentProgress,
 )
+from accounts.progress import response_words
 from courses.models import FlashcardReview, ReadingProgress, Section
 from mlworker.models import JobState, TrainingJob
 from quizzes.models import CHAPTER_QUIZ, Attempt
@@ -533,7 +536,8 @@ def class_question_stats(
     *, classroom: Classroom, sort: str = "order", min_tests: int = DISCRIMINATION_MIN_TESTS
 ) -> list[QuestionStats]:
     """Per question, over the class's handed-in tests: answers, facility, discrimination, the three
-    most common wrong answers.
+    most common wrong answers in the question's words (the options' texts, not their keys), and the
+    prompt as plain text.
 
     Facility is the mean score. Discrimination is Moodle's discrimination index (see
     `discrimination_index`), None for a question in fewer than `min_tests` tests. Two queries,
@@ -542,16 +546,19 @@ def class_question_stats(
     answer and join.
     """
     question = ("question_id", "question__slug", "question__section__title", "question__section__order",
-                "question__order", "question__prompt")  # fmt: skip
+                "question__order", "question__prompt_html", "question__type", "question__options",
+                "question__pairs")  # fmt: skip
     sums = ClassQuestionStats.objects.filter(classroom=classroom).values_list(*question, *Moments.MOMENTS)
     stats: dict[int, QuestionStats] = {}
-    for qid, slug, section, section_order, order, prompt, *moments in sums:
+    kinds: dict[int, SimpleNamespace] = {}  # what response_words needs of each question
+    for qid, slug, section, section_order, order, prompt_html, kind, options, pairs, *moments in sums:
         m = SimpleNamespace(**dict(zip(Moments.MOMENTS, moments, strict=True)))
         stats[qid] = QuestionStats(
-            qid, slug, section, (section_order, order), prompt,
+            qid, slug, section, (section_order, order), html.unescape(strip_tags(prompt_html)).strip(),
             attempts=m.answers, facility=m.score_sum / m.answers,
             discrimination=discrimination_index(m) if m.answers >= min_tests else None,
         )  # fmt: skip
+        kinds[qid] = SimpleNamespace(type=kind, options=options, pairs=pairs)
     rank = Window(RowNumber(), partition_by=F("question_id"), order_by=(F("n").desc(), F("text").asc()))
     wrong = (
         ClassWrongAnswer.objects.filter(classroom=classroom)
@@ -562,7 +569,7 @@ def class_question_stats(
     )
     for q, text, count in wrong:
         if q in stats:
-            stats[q].wrong.append((text, count))
+            stats[q].wrong.append((response_words(kinds[q], text), count))
     out = list(stats.values())
     key = sort.lstrip("-")
     out.sort(key=QUESTION_SORTS.get(key, QUESTION_SORTS["order"]), reverse=sort.startswith("-"))

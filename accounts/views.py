@@ -441,20 +441,23 @@ def _question_row(s) -> SafeString:
     """One row of the questions page, written here for the reason _roster_row gives."""
     wrong = (
         format_html_join(
-            mark_safe("<br>"), "<code>{}</code> ×{}", ((Truncator(text).chars(60), n) for text, n in s.wrong)
+            mark_safe("<br>"),
+            '{} <span class="muted">×{}</span>',
+            ((Truncator(text).chars(80), n) for text, n in s.wrong),
         )
         if s.wrong
         else "–"
     )
     return format_html(
         "<tr>\n"
-        '      <th scope="row">{}<br><span class="muted">{}</span></th>\n'
+        '      <th scope="row" class="question-cell">{}<br><span class="muted">{} · <code>{}</code></span></th>\n'
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "    </tr>",
-        s.slug, s.section, s.attempts, percent(s.facility), _discrimination_cell(s), wrong,
+        Truncator(s.prompt).chars(140), s.section, s.slug, s.attempts, percent(s.facility), _discrimination_cell(s),
+        wrong,
     )  # fmt: skip
 
 

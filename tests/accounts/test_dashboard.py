@@ -14,6 +14,7 @@ from courses.models import GlossaryTerm, Section
 from courses.services import flashcard_review, section_mark_read
 from mlworker.models import JobState, TrainingJob
 from mlworker.services import job_submit
+from quizzes.models import Question
 from tests.accounts.support import job_end
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +156,9 @@ def test_question_stats_give_facility_discrimination_and_wrong_answers(
     client.force_login(instructor)
     page = client.get(reverse("accounts:class_questions", args=[classroom.pk])).content.decode()
     assert page.count(">too few tests</span>") == 2
-    assert single.wrong == [("b", 2)] and tf.wrong == [("False", 4)]
+    # Wrong answers read as the student saw them: option b's text, not "b".
+    option_b = next(o["text"] for o in Question.objects.get(pk=single.question_id).options if o["key"] == "b")
+    assert single.wrong == [(option_b, 2)] and tf.wrong == [("False", 4)]
     ordered = selectors.class_question_stats(classroom=classroom, sort="facility")
     assert [s.slug for s in ordered] == ["t-ml-tf", "t-ml-single"]
 

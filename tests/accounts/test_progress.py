@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import selectors
+from accounts import progress, selectors
 from accounts.models import (
     ActivityDay,
     ClassActivityDay,
@@ -237,3 +237,24 @@ def test_deleting_and_editing_through_the_admin_keeps_the_summaries(
         client.post(reverse("admin:courses_readingprogress_delete", args=[read.pk]), {"post": "yes"}).status_code == 302
     )
     assert consistent()
+
+
+@pytest.mark.parametrize(
+    "kind, response, words",
+    [
+        ("single", {"choice": "b"}, "Bee"),
+        ("multiple", {"choices": ["a", "c"]}, "Ay; Sea"),
+        ("true_false", {"value": False}, "False"),
+        ("matching", {"pairs": {"0": 1, "1": 0}}, "loss → how wrong; metric → for people"),
+        ("fill_blank", {"text": "fit_one_cycle"}, "fit_one_cycle"),
+        ("single", None, "(no answer)"),
+        ("single", {"choice": "z"}, "z"),  # an option since removed: its key, not nothing
+    ],
+)
+def test_a_tallied_wrong_answer_reads_in_the_questions_words(kind, response, words):
+    question = Question(
+        type=kind,
+        options=[{"key": "a", "text": "Ay"}, {"key": "b", "text": "Bee"}, {"key": "c", "text": "Sea"}],
+        pairs=[{"left": "loss", "right": "for people"}, {"left": "metric", "right": "how wrong"}],
+    )
+    assert progress.response_words(question, progress.response_text(response)) == words
