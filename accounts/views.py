@@ -41,6 +41,7 @@ from mlworker.models import LIVE_STATES, JobState
 from mlworker.selectors import jobs_list
 from mlworker.workers import workers_panel
 from quizzes import selectors as quiz_selectors
+from quizzes import views as quiz_views
 from quizzes.display import result_view
 from quizzes.templatetags.quiz_tags import percent
 
@@ -495,6 +496,7 @@ def class_review(request, classroom_id):
             "classroom": classroom,
             "waiting": waiting,
             "select_all": request.GET.get("select") == "all",
+            "draft": quiz_views.bulk_draft_pop(request),
             "here": request.path,
         },
     )

@@ -284,9 +284,18 @@ def review_queue(request):
             "recent": recent,
             "sees_all": selectors.sees_every_class(request.user),
             "select_all": request.GET.get("select") == "all",
+            "draft": bulk_draft_pop(request),
             "here": request.path,
         },
     )
+
+
+BULK_DRAFT = "review_bulk_draft"
+
+
+def bulk_draft_pop(request) -> dict:
+    """What the bulk form held when it was last sent back with an error (once), else nothing ticked."""
+    return request.session.pop(BULK_DRAFT, None) or {"answers": [], "score": "", "comment": ""}
 
 
 @login_required
@@ -299,6 +308,12 @@ def review_bulk(request):
     if not form.is_valid():
         for error in [*form.non_field_errors(), *form.errors.get("score", [])]:
             messages.error(request, error)
+        # Back to the queue with what was ticked and typed, for the instructor to put right.
+        request.session[BULK_DRAFT] = {
+            "answers": [int(a) for a in request.POST.getlist("answers") if a.isdigit()][: BulkReviewForm.MAX_ANSWERS],
+            "score": request.POST.get("score", "")[:10],
+            "comment": request.POST.get("comment", "")[:2000],
+        }
         return redirect(back)
     ids = form.cleaned_data["answer_ids"]
     if len(selectors.answers_get_for_review(user=request.user, answer_ids=ids)) != len(ids):

@@ -362,6 +362,22 @@ def test_a_bulk_post_that_cannot_be_read_says_why_and_changes_nothing(class_a, i
     assert fresh(answer).needs_review
 
 
+@pytest.mark.parametrize("where", ["queue", "class page"])
+def test_a_bulk_post_sent_back_keeps_what_was_ticked_and_typed(class_a, instructor, student, student2, where):
+    one, two, other = waiting(student), waiting(student2), waiting(student, "UNSURE, another answer")
+    back = QUEUE if where == "queue" else class_page(class_a)
+    client = as_user(instructor)
+    data = {"answers": [one.pk, two.pk], "action": "score", "comment": "Look at <b>the key</b> again.", "next": back}
+    page = client.post(BULK, data, follow=True).content.decode()
+    assert "Give a score from 0 to 100 for the selected answers." in page
+    ticked = {int(pk) for pk in re.findall(r'form="bulk-review" id="pick-(\d+)" checked', page)}
+    assert ticked == {one.pk, two.pk} and other.pk in listed(page)
+    assert ">Look at &lt;b&gt;the key&lt;/b&gt; again.</textarea>" in page
+    # Once: the next visit starts afresh.
+    again = client.get(back).content.decode()
+    assert not re.search(r'id="pick-\d+" checked', again) and "Look at" not in again
+
+
 def test_bulk_leaves_an_answer_graded_meanwhile_as_it_was(class_a, instructor, make_user, student, student2):
     one, two = waiting(student), waiting(student2)
     co = make_user("coteacher", role="instructor")
