@@ -331,7 +331,11 @@ def class_dashboard(request, classroom_id):
 @login_required
 @require_GET
 def class_settings(request, classroom_id):
-    classroom = _taught(request, classroom_id)
+    return _settings_page(request, _taught(request, classroom_id))
+
+
+def _settings_page(request, classroom, *, deadline_form=None, extension_form=None, status=200):
+    """The class's settings; a form sent back with errors shows them beside its fields, with what was typed."""
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
     students = list(selectors.class_students(classroom=classroom))
@@ -347,9 +351,11 @@ def class_settings(request, classroom_id):
             "deadlines": deadlines,
             "titles": titles,
             "instructor_form": CoInstructorForm(),
-            "deadline_form": DeadlineForm(quizzes=titles),
-            "extension_form": ExtensionForm(deadlines=deadlines, students=students, titles=titles, auto_id="ext_%s"),
+            "deadline_form": deadline_form or DeadlineForm(quizzes=titles),
+            "extension_form": extension_form
+            or ExtensionForm(deadlines=deadlines, students=students, titles=titles, auto_id="ext_%s"),
         },
+        status=status,
     )
 
 
@@ -372,11 +378,17 @@ def class_instructor_add(request, classroom_id):
 def class_deadline_set(request, classroom_id):
     classroom = _taught(request, classroom_id)
     form = DeadlineForm(request.POST, quizzes=selectors.quiz_titles())
-    if form.is_valid():
-        services.deadline_set(classroom=classroom, by=request.user, **form.cleaned_data)
-        messages.success(request, "Deadline saved.")
+    if not form.is_valid():
+        return _settings_page(request, classroom, deadline_form=form, status=400)
+    services.deadline_set(classroom=classroom, by=request.user, **form.cleaned_data)
+    if form.cleaned_data["due_at"] < timezone.now():
+        messages.warning(
+            request,
+            "Deadline saved. That moment has already passed: every student without a test of this quiz "
+            "counts as behind from now on.",
+        )
     else:
-        messages.error(request, "Pick a quiz and a due date.")
+        messages.success(request, "Deadline saved.")
     return redirect("accounts:class_settings", classroom.pk)
 
 
@@ -396,16 +408,15 @@ def class_extension_grant(request, classroom_id):
     classroom = _taught(request, classroom_id)
     deadlines = selectors.class_deadlines(classroom=classroom)
     students = list(selectors.class_students(classroom=classroom))
-    form = ExtensionForm(request.POST, deadlines=deadlines, students=students, titles=selectors.quiz_titles())
-    if form.is_valid():
-        deadline = next(d for d in deadlines if d.pk == form.cleaned_data["deadline"])
-        student = next(s for s in students if s.pk == form.cleaned_data["student"])
-        services.extension_grant(
-            deadline=deadline, by=request.user, student=student, due_at=form.cleaned_data["due_at"]
-        )
-        messages.success(request, f"Extension saved for {student.username}.")
-    else:
-        messages.error(request, "Pick a deadline, a student and a new due date.")
+    form = ExtensionForm(
+        request.POST, deadlines=deadlines, students=students, titles=selectors.quiz_titles(), auto_id="ext_%s"
+    )
+    if not form.is_valid():
+        return _settings_page(request, classroom, extension_form=form, status=400)
+    deadline = next(d for d in deadlines if d.pk == form.cleaned_data["deadline"])
+    student = next(s for s in students if s.pk == form.cleaned_data["student"])
+    services.extension_grant(deadline=deadline, by=request.user, student=student, due_at=form.cleaned_data["due_at"])
+    messages.success(request, f"Extension saved for {student.username}.")
     return redirect("accounts:class_settings", classroom.pk)
 
 

@@ -109,6 +109,45 @@ def test_deadlines_and_extensions_are_set_through_the_settings_page(client, clas
     assert not QuizDeadline.objects.exists()
 
 
+def test_an_extension_before_the_deadline_is_refused_beside_its_field_and_keeps_the_choices(
+    client, classroom, instructor, student, student2, mini_bank
+):
+    due = (timezone.now() + timedelta(days=6)).replace(second=0, microsecond=0)
+    deadline = services.deadline_set(classroom=classroom, by=instructor, quiz="machine-learning", due_at=due)
+    client.force_login(instructor)
+    earlier = (due - timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(
+        reverse("accounts:class_extension_grant", args=[classroom.pk]),
+        {"deadline": deadline.pk, "student": student2.pk, "due_at": earlier},
+    )
+    assert response.status_code == 400 and not Extension.objects.exists()
+    page = response.content.decode()
+    assert f"pick a moment after the class&#x27;s deadline ({due:%b} {due.day} {due:%Y, %H:%M} UTC)" in page
+    assert f'value="{student2.pk}" selected' in page and f'value="{earlier}"' in page
+
+
+@pytest.mark.parametrize("days, said", [(-1, "That moment has already passed"), (1, "Deadline saved.")])
+def test_a_deadline_in_the_past_is_saved_with_a_warning(client, classroom, instructor, mini_bank, days, said):
+    client.force_login(instructor)
+    due = (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+    page = client.post(
+        reverse("accounts:class_deadline_set", args=[classroom.pk]), {"quiz": "machine-learning", "due_at": due},
+        follow=True,
+    ).content.decode()  # fmt: skip
+    assert said in page and QuizDeadline.objects.filter(classroom=classroom).count() == 1
+    assert ("already passed" in page) == (days < 0) and " UTC</td>" in page
+
+
+def test_a_deadline_without_a_date_says_so_beside_the_field(client, classroom, instructor, mini_bank):
+    client.force_login(instructor)
+    response = client.post(reverse("accounts:class_deadline_set", args=[classroom.pk]), {"quiz": "machine-learning"})
+    assert response.status_code == 400 and not QuizDeadline.objects.exists()
+    assert (
+        'class="field has-error"' in response.content.decode()
+        and "This field is required." in response.content.decode()
+    )
+
+
 def test_an_extension_is_only_for_a_student_of_the_class(classroom, instructor, other_student):
     deadline = services.deadline_set(classroom=classroom, by=instructor, quiz="chapter", due_at=timezone.now())
     with pytest.raises(services.NoSuchUser):
