@@ -4,17 +4,30 @@ from django.contrib.auth.forms import UserCreationForm
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(help_text="For resetting your password if you forget it.")
+    email = forms.EmailField(label="Email", help_text="For resetting your password if you forget it.")
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # What settings.AUTH_PASSWORD_VALIDATORS ask, said before the first try rather than after it.
+        self.fields["username"].help_text = "Letters, digits and @ . + - _ only; your class sees it."
+        self.fields["password1"].label = "Password"
+        self.fields[
+            "password1"
+        ].help_text = (
+            "At least 8 characters, not all digits, not a common password and not too like your username or email."
+        )
+        self.fields["password2"].label = "The same password again"
+        self.fields["password2"].help_text = ""
+
 
 class ProfileForm(forms.Form):
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField()
+    first_name = forms.CharField(max_length=150, required=False, label="First name")
+    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+    email = forms.EmailField(label="Email")
 
 
 class ClassroomForm(forms.Form):

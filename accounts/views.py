@@ -530,8 +530,9 @@ def _job_rows(jobs, classroom_pk: int, *, csrf_token: str) -> list[SafeString]:
         if job.state in LIVE_STATES and not job.cancel_requested:
             cancel = format_html(
                 '<form method="post" action="{}"><input type="hidden" name="csrfmiddlewaretoken" value="{}">'
-                '<button type="submit" class="small secondary">Cancel</button></form>',
-                cancel_url(job.pk), csrf_token,
+                '<button type="submit" class="small secondary" data-confirm="Stop this experiment of {}? What it has '
+                'trained so far is lost.">Cancel</button></form>',
+                cancel_url(job.pk), csrf_token, job.owner.username,
             )  # fmt: skip
         created = timezone.localtime(job.created_at)
         rows.append(

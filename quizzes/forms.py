@@ -108,10 +108,10 @@ class ReviewForm(forms.Form):
                 raise forms.ValidationError("There is no suggestion to accept: give a score.")
             data["fraction"] = self.suggestion
         elif data.get("action") == self.SCORE:
-            if data.get("score") is None:
-                self.add_error("score", "Give a score from 0 to 100.")
-            else:
+            if data.get("score") is not None:
                 data["fraction"] = data["score"] / 100
+            elif "score" not in self.errors:  # out of range already says so
+                self.add_error("score", "Give a score from 0 to 100.")
         return data
 
 
@@ -141,10 +141,10 @@ class BulkReviewForm(forms.Form):
             raise forms.ValidationError("That selection could not be read. Reload the page and try again.")
         data["answer_ids"] = sorted({int(r) for r in raw})
         if data.get("action") == self.SCORE:
-            if data.get("score") is None:
-                self.add_error("score", "Give a score from 0 to 100 for the selected answers.")
-            else:
+            if data.get("score") is not None:
                 data["fraction"] = data["score"] / 100
+            elif "score" not in self.errors:  # out of range already says so
+                self.add_error("score", "Give a score from 0 to 100 for the selected answers.")
         else:
             data["fraction"] = None  # each answer's own suggestion
         return data

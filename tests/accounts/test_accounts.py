@@ -29,6 +29,19 @@ def test_it_refuses_a_sign_up_with_mismatched_passwords(client):
     )
     assert response.status_code == 200
     assert not get_user_model().objects.filter(username="newbie").exists()
+    page = response.content.decode()
+    # Beside the field it is about, in words, not under the form's internal field names.
+    assert '<div id="id_password2_error"><p class="error" role="alert">The two password fields didn' in page
+    assert 'aria-describedby="id_password2_error"' in page and "<li>password2" not in page
+    assert 'value="newbie"' in page and 'value="n@example.com"' in page
+
+
+def test_the_sign_up_form_says_what_a_password_needs_before_the_first_try(client):
+    page = client.get(reverse("accounts:signup")).content.decode()
+    assert "At least 8 characters, not all digits" in page
+    assert (
+        'aria-describedby="id_password1_helptext"' in page and '<small class="help" id="id_password1_helptext">' in page
+    )
 
 
 def test_it_saves_the_profile(client, student):

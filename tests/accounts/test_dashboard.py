@@ -325,8 +325,8 @@ def test_last_seen_reads_in_its_largest_whole_unit(seconds, text):
     assert ago(None, now) == "never"
 
 
-# The class experiments page's rows as its template wrote them before the view wrote them (kept here as
-# the reference the view's rows must equal).
+# The class experiments page's rows as a template would write them (the view writes them itself, for
+# speed; this is the reference its rows must equal).
 JOB_ROW_TEMPLATE = """{% for job in jobs %}
     <tr>
       <td><a href="{{ job.get_absolute_url }}">#{{ job.pk }}</a></td>
@@ -335,7 +335,7 @@ JOB_ROW_TEMPLATE = """{% for job in jobs %}
       <td>{{ job.arch }}{% if not job.pretrained %} (from scratch){% endif %}, {{ job.dataset }}, {{ job.epochs }} epoch{{ job.epochs|pluralize }}, {{ job.image_size }} px, batch {{ job.batch_size }}</td>
       <td>{% if job.error_rate is not None %}{{ job.error_rate|floatformat:4 }}{% else %}–{% endif %}</td>
       <td>{{ job.created_at|date:"M j, H:i" }}</td>
-      <td>{% if job.state in live and not job.cancel_requested %}<form method="post" action="{% url 'accounts:class_job_cancel' classroom.pk job.pk %}">{% csrf_token %}<button type="submit" class="small secondary">Cancel</button></form>{% endif %}</td>
+      <td>{% if job.state in live and not job.cancel_requested %}<form method="post" action="{% url 'accounts:class_job_cancel' classroom.pk job.pk %}">{% csrf_token %}<button type="submit" class="small secondary" data-confirm="Stop this experiment of {{ job.owner.username }}? What it has trained so far is lost.">Cancel</button></form>{% endif %}</td>
     </tr>
 {% endfor %}"""  # noqa: E501
 

@@ -279,6 +279,7 @@ def test_a_grade_that_cannot_be_read_is_asked_again_on_the_answers_page(class_a,
     response = as_user(instructor).post(answer_url(answer), {"action": "score", "score": 150, "next": back})
     page = response.content.decode()
     assert response.status_code == 200 and "has-error" in page
+    assert page.count('<p class="error">') == 1 and "less than or equal to 100" in page  # one reason, not two
     assert f'name="next" value="{back}"' in page and f'href="{back}">Back</a>' in page
     assert fresh(answer).needs_review
 
