@@ -199,14 +199,44 @@ def _review_one(teacher, classroom, student, *, comment, problems, shots):
     assert "Nothing is waiting for you." in teacher.locator("main").inner_text()
 
 
-def test_the_class_pages_do_not_scroll_sideways_on_a_phone(new_page, instructor, student, course, shots):
-    from accounts.services import classroom_create, classroom_join
+def _hand_in_a_free_text_answer(student):
+    """A test of SECTION handed in; the grader (not running here) gives up on its free-text answer."""
+    from quizzes.models import Answer
+    from quizzes.services import answer_grading_failed, answers_save, attempt_start, attempt_submit
+    from tests.quizzes.support import positions
 
+    attempt = attempt_start(user=student, quiz=SECTION, mode="test")
+    answer = Answer.objects.get(attempt=attempt, question__type="free_text")
+    answers_save(attempt=attempt, responses={positions(attempt)[answer.question.slug]: {"text": ANSWER}})
+    attempt_submit(attempt=attempt)
+    answer_grading_failed(answer_id=answer.pk)
+    return answer
+
+
+def test_the_class_pages_do_not_scroll_sideways_on_a_phone(new_page, instructor, student, course, monkeypatch, shots):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.services import classroom_create, classroom_join, deadline_set
+    from quizzes import tasks
+    from quizzes.services import answer_review
+
+    monkeypatch.setattr(tasks.grade_free_text, "apply_async", lambda *args, **kwargs: None)
     classroom = classroom_create(by=instructor, name="A class with a long name for a small phone screen")
     classroom_join(user=student, code=classroom.code)
+    deadline_set(classroom=classroom, by=instructor, quiz=SECTION, due_at=timezone.now() + timedelta(days=7))
+    # The review queue with one answer waiting and one in "Recently graded".
+    answer_review(answer=_hand_in_a_free_text_answer(student), by=instructor, score=0.5, comment="Half of it.")
+    _hand_in_a_free_text_answer(student)
     page = new_page(width=360, height=740)
     login(page, instructor.username)
-    for name in ("", "questions/", "jobs/", f"students/{student.pk}/"):
+    for name in ("", "questions/", "jobs/", f"students/{student.pk}/", "settings/"):
         page.goto(f"/classes/{classroom.pk}/{name}")
         shots(name.strip("/").replace("/", "-") or "roster", page)
         assert horizontal_overflow(page) <= 0, name
+    page.goto("/quizzes/review/")
+    assert page.locator("article.review-item").count() == 1
+    assert page.get_by_role("link", name="Change grade").count() >= 1  # the instructor's, and the automatic grades
+    shots("review-queue", page)
+    assert horizontal_overflow(page) <= 0

@@ -1,8 +1,10 @@
 """A student reads, studies flashcards and takes quizzes in a real browser; axe checks the pages."""
 
+import io
 import re
 
 import pytest
+from PIL import Image
 
 from tests.browser.conftest import axe_violations, horizontal_overflow, login
 
@@ -106,6 +108,40 @@ def test_the_chapter_and_a_quiz_do_not_scroll_sideways_on_a_phone(student_page, 
     start_quiz(page, "practice")
     shots("quiz", page)
     assert horizontal_overflow(page) <= 0
+
+
+def test_the_student_pages_with_tables_and_forms_do_not_scroll_sideways_on_a_phone(
+    student_page, student, instructor, tiny_settings, monkeypatch, shots
+):
+    """With a class, a trained model and an answered prediction, so every table, form and share
+    control on these pages has something in it."""
+    from accounts.services import classroom_create, classroom_join
+    from mlworker import tasks
+    from mlworker.models import JobState, Prediction, PredictionState
+    from mlworker.services import Upload, job_submit, prediction_submit
+    from tests.accounts.support import job_end
+
+    photo = "IMG_20240611_183012_HDR_portrait_mode_edited_copy.png"  # a phone's long, unbreakable file name
+    for task in (tasks.train, tasks.predict):  # no worker: the test writes the results as one would
+        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    classroom = classroom_create(by=instructor, name="A class with a long name for a small phone screen")
+    classroom_join(user=student, code=classroom.code)
+    job = job_submit(user=student, job_settings=tiny_settings)
+    job_end(job, JobState.SUCCEEDED, error_rate=0.125, classes=["False", "True"], model_file=f"jobs/{job.pk}/model.pkl")
+    picture = io.BytesIO()
+    Image.new("RGB", (96, 96), "white").save(picture, format="PNG")
+    [prediction], _ = prediction_submit(user=student, job=job, uploads=[Upload(photo, picture.getvalue())])
+    Prediction.objects.filter(pk=prediction.pk).update(
+        state=PredictionState.SUCCEEDED, label="True", classes=["False", "True"], probabilities=[0.123456, 0.876544],
+        seconds=0.05, cache_hit=False,
+    )  # fmt: skip
+
+    page = student_page(width=360, height=740)
+    for name, url in [("quizzes", "/quizzes/"), ("me", "/me/"), ("new-experiment", "/experiments/new/"),
+                      ("models", "/experiments/models/"), ("prediction", prediction.get_absolute_url())]:  # fmt: skip
+        page.goto(url)
+        shots(name, page)
+        assert horizontal_overflow(page) <= 0, url
 
 
 MAIN_PAGES = [

@@ -1,6 +1,9 @@
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 
@@ -52,6 +55,15 @@ def test_unknown_sections_and_terms_are_404_in_the_sites_style(client, student, 
         assert response.status_code == 404
         page = response.content.decode()
         assert "We could not find that page" in page and 'class="site-header"' in page
+
+
+def test_every_page_links_a_small_svg_favicon(client):
+    """Without the link a browser asks for /favicon.ico, a 404 in the log for every page."""
+    page = client.get(reverse("login")).content.decode()
+    href = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)[1]
+    path = finders.find(href.removeprefix(settings.STATIC_URL))
+    assert path, href
+    assert Path(path).read_text().startswith("<svg") and Path(path).stat().st_size < 1024
 
 
 def test_every_section_ends_with_a_check_yourself_link_to_its_quiz(client, course):
