@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from functools import lru_cache
 
 from django import forms
@@ -12,6 +13,7 @@ from mlworker import assets
 from mlworker.archives import RULES
 from mlworker.selectors import dataset_ready_list
 from mlworker.services import JobSettings
+from mlworker.training import split_sizes
 
 # The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
 CHAPTER_DEFAULTS = {
@@ -75,7 +77,9 @@ class JobForm(forms.Form):
         self.user = user
         self.dataset_options = assets.dataset_options()
         self.arch_options = assets.arch_options()
-        own = [(d.key, _dataset_label(d, user)) for d in (dataset_ready_list(user=user) if user else [])]
+        ready = list(dataset_ready_list(user=user)) if user else []
+        own = [(d.key, _dataset_label(d, user)) for d in ready]
+        self.own_sizes = {d.key: d.n_images for d in ready}
         self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options] + own
         self.fields["dataset"].widget = OptionSelect(
             choices=self.fields["dataset"].choices,
@@ -94,6 +98,72 @@ class JobForm(forms.Form):
             field.validators.append(MaxValueValidator(limit))
             field.widget.attrs["max"] = limit
             field.help_text = f"{field.help_text} At most {limit} here.".strip()
+        if not self.is_bound:
+            self._propose_batch_size()
+
+    def n_images(self, key: str, per_class: int | None = None) -> int | None:
+        """How many images a run on `key` reads; None when we cannot tell (not here, not theirs)."""
+        if key in self.own_sizes:
+            return self.own_sizes[key]
+        card = next((c for c in dataset_cards() if c["key"] == key), None)
+        if card is None or not card["available"]:
+            return None
+        if card["per_class"]:  # the silhouettes: a limit per class keeps the first images of each
+            return sum(n if per_class is None else min(n, per_class) for n in card["per_class"].values())
+        return card["n_images"] or None
+
+    def _propose_batch_size(self) -> None:
+        """A small data set picked up front (its "Train on it" link) gets a batch size it can fill."""
+        key = self.initial.get("dataset")
+        n = self.n_images(key, self.initial.get("per_class")) if key else None
+        if n is None:
+            return
+        field = self.fields["batch_size"]
+        valid_pct = self.initial.get("valid_pct", self.fields["valid_pct"].initial)
+        wanted = self.initial.get("batch_size", field.initial)
+        n_train, _ = split_sizes(n, valid_pct)
+        if wanted <= n_train:
+            return
+        # A power of two that gives a few batches an epoch: one batch of everything learns little.
+        proposed = 2
+        while proposed * 2 <= n_train // 2:
+            proposed *= 2
+        self.initial["batch_size"] = proposed
+        field.help_text = (
+            f"Set to {proposed} for this data set: it gives {n_train} training images at a validation share "
+            f"of {valid_pct:g}, and a batch cannot be larger than that. {field.help_text}"
+        )
+
+    def _check_size(self, data: dict) -> None:
+        """Refuse, before a job is queued, settings the data set is too small for (see split_sizes)."""
+        key, valid_pct, batch_size = data.get("dataset"), data.get("valid_pct"), data.get("batch_size")
+        if not key or valid_pct is None:
+            return
+        per_class = data.get("per_class") if key.startswith("silhouettes") else None
+        n = self.n_images(key, per_class)
+        if n is None:
+            return
+        n_train, n_valid = split_sizes(n, valid_pct)
+        if n_valid == 0:
+            least = max(self.fields["valid_pct"].min_value, math.ceil(100 / n) / 100)
+            while split_sizes(n, least)[1] == 0:
+                least = round(least + 0.01, 2)
+            self.add_error(
+                "valid_pct", f"At a validation share of {valid_pct:g}, none of this data set's {n} images would "
+                f"be kept to check the model. Use a share of at least {least:g}."
+            )  # fmt: skip
+        elif n_train < 2:
+            self.add_error(
+                "valid_pct", f"At a validation share of {valid_pct:g}, only {n_train} of this data set's {n} "
+                "images would be left to train on. Lower the validation share, or use more images."
+            )  # fmt: skip
+        elif batch_size is not None and batch_size > n_train:
+            self.add_error(
+                "batch_size", f"This data set gives {n_train} training images at a validation share of "
+                f"{valid_pct:g} ({n_valid} of its {n} images are kept to check the model). That is not one "
+                f"full batch of {batch_size}, and fastai skips a batch that is not full, so nothing would "
+                f"train. Choose a batch size of {n_train} or less."
+            )  # fmt: skip
 
     @property
     def unavailable(self):
@@ -122,6 +192,7 @@ class JobForm(forms.Form):
             self.add_error("per_class", "Images per class can only be limited for the silhouette data sets.")
         if data.get("lr_find") and data.get("learning_rate"):
             self.add_error("learning_rate", "Choose either a learning rate or the finder, not both.")
+        self._check_size(data)
         return data
 
     def job_settings(self) -> JobSettings:

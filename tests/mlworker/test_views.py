@@ -159,3 +159,71 @@ def test_the_job_page_shows_a_failure_in_the_students_words(client, student, job
     client.force_login(student)
     page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
     assert "This experiment failed." in page and "Lower the batch size." in page
+
+
+# ---------------------------------------------------------------- batch size against the data set's size
+
+
+@pytest.fixture
+def small_dataset(student):
+    """A checked upload of 2 classes x 8 images: 13 training images at a validation share of 0.2."""
+    from mlworker.models import DatasetState, UserDataset
+
+    return UserDataset.objects.create(
+        owner=student, name="shapes", rule="folders", state=DatasetState.READY, classes={"circle": 8, "square": 8}
+    )
+
+
+def test_it_refuses_a_batch_larger_than_the_training_images_beside_the_field(client, student, small_dataset):
+    client.force_login(student)
+    sent = {**FORM, "dataset": small_dataset.key, "batch_size": 32, "valid_pct": 0.2, "epochs": 2}
+    response = client.post(reverse("mlworker:new"), sent)
+    assert response.status_code == 200 and not TrainingJob.objects.exists()
+    form = response.context["form"]
+    assert form.errors.keys() == {"batch_size"}
+    error = form.errors["batch_size"][0]
+    assert "13 training images" in error and "validation share of 0.2" in error and "13 or less" in error
+    # Nothing typed is lost.
+    assert (form["dataset"].value(), form["batch_size"].value(), form["epochs"].value()) == (
+        small_dataset.key, "32", "2",
+    )  # fmt: skip
+
+
+def test_the_largest_batch_it_names_is_accepted(client, student, small_dataset, django_capture_on_commit_callbacks):
+    client.force_login(student)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("mlworker:new"), {**FORM, "dataset": small_dataset.key, "batch_size": 13})
+    assert response.status_code == 302
+    assert TrainingJob.objects.get().batch_size == 13
+
+
+def test_it_counts_the_images_per_class_limit_of_the_silhouettes(client, student):
+    client.force_login(student)
+    # 5 cats + 5 dogs: 2 kept for validation, 8 to train on.
+    response = client.post(reverse("mlworker:new"), {**FORM, "per_class": 5, "batch_size": 32})
+    assert "8 training images" in response.context["form"].errors["batch_size"][0]
+    assert not TrainingJob.objects.exists()
+
+
+def test_it_refuses_a_validation_share_that_keeps_no_image(client, student):
+    from mlworker.models import DatasetState, UserDataset
+
+    tiny = UserDataset.objects.create(
+        owner=student, name="tiny", rule="folders", state=DatasetState.READY, classes={"a": 5, "b": 5}
+    )
+    client.force_login(student)
+    response = client.post(reverse("mlworker:new"), {**FORM, "dataset": tiny.key, "valid_pct": 0.05, "batch_size": 4})
+    errors = response.context["form"].errors
+    assert "none of this data set's 10 images" in errors["valid_pct"][0] and "0.1" in errors["valid_pct"][0]
+    assert not TrainingJob.objects.exists()
+
+
+def test_train_on_it_proposes_a_batch_size_the_data_set_can_fill(client, student, small_dataset):
+    client.force_login(student)
+    url = reverse("mlworker:new") + f"?preset=quick&dataset={small_dataset.key}"
+    form = client.get(url).context["form"]
+    assert form["dataset"].value() == small_dataset.key
+    assert form["batch_size"].value() == 4  # several batches of the 13 training images
+    assert "13 training images" in form.fields["batch_size"].help_text
+    # The chapter's own data set keeps the preset's batch size.
+    assert client.get(reverse("mlworker:new") + "?preset=quick").context["form"]["batch_size"].value() == 32
