@@ -143,6 +143,11 @@ class Prediction(models.Model):
     cache_hit = models.BooleanField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
+    skipped = models.JSONField(
+        default=list, blank=True,
+        help_text="Why files sent along with this one were not predicted, one sentence each (kept on the first "
+        "prediction of the upload, so that its page, and its batch's, show them on every load).",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -213,6 +213,7 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
     """Check each upload, store the good ones re-encoded, queue a prediction for each.
 
     Returns the predictions and one message per refused file; a bad file never stops the others.
+    The messages are also kept on the first prediction, for its page and its batch's to show.
     """
     from mlworker.images import ImageRejected, open_upload
 
@@ -239,6 +240,9 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
         accepted.append(
             Prediction(owner=user, job=job, batch=batch, source_name=name[:255], image=stored, thumbnail=thumb)
         )
+    if accepted:
+        # A flash message would vanish when the page reloads itself with the answer: the pages read these.
+        accepted[0].skipped = refused
     with transaction.atomic():
         created = Prediction.objects.bulk_create(accepted)
         for prediction in created:

@@ -214,9 +214,9 @@ def predict(request, job_id):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect(job)
-    for message in refused:
-        messages.error(request, message)
     if not created:
+        for message in refused:
+            messages.error(request, message)
         return redirect(job)
     _warn_if_unsent(request, created)
     if len(created) == 1:
@@ -284,7 +284,12 @@ def prediction_batch(request, job_id, batch):
     return render(
         request,
         "mlworker/batch.html",
-        {"predictions": predictions, "live": live, **_model_context(request.user, job)},
+        {
+            "predictions": predictions,
+            "live": live,
+            "skipped": [message for p in predictions for message in p.skipped],
+            **_model_context(request.user, job),
+        },
     )
 
 

@@ -111,6 +111,40 @@ def test_bad_uploads_are_refused_with_a_message_and_good_ones_kept(client, stude
     assert Image.open(default_storage.open(kept.image)).format == "PNG"  # re-encoded, never the raw bytes
 
 
+def not_an_image(name):
+    out = io.BytesIO(b"just some text, renamed")
+    out.name = name
+    return out
+
+
+@pytest.mark.django_db
+def test_a_skipped_file_is_still_named_after_the_prediction_page_reloads(client, student, trained_job):
+    client.force_login(student)
+    response = client.post(
+        reverse("mlworker:predict", args=[trained_job.pk]), {"images": [png(), not_an_image("fake.png")]}
+    )
+    prediction = Prediction.objects.get()
+    assert response["Location"] == prediction.get_absolute_url()
+    for _ in range(2):  # the page as first shown, then as its own reload shows it once the answer is in
+        page = client.get(prediction.get_absolute_url()).content.decode()
+        assert "fake.png is not an image we can read" in page
+
+
+@pytest.mark.django_db
+def test_a_batch_page_says_which_files_were_skipped_and_why_on_every_load(client, student, trained_job):
+    client.force_login(student)
+    response = client.post(
+        reverse("mlworker:predict", args=[trained_job.pk]),
+        {"images": [png(), png("black"), not_an_image("fake.png")]},
+    )
+    batch = Prediction.objects.first().batch
+    assert response["Location"] == reverse("mlworker:batch", args=[trained_job.pk, batch])
+    for _ in range(2):
+        page = client.get(response["Location"]).content.decode()
+        assert "2 predictions" in page and "1 file was not sent" in page
+        assert "fake.png is not an image we can read" in page
+
+
 @pytest.mark.django_db
 def test_the_model_gallery_lists_and_renames_only_mine(client, student, student2, trained_job, tiny_settings,
                                                       django_assert_num_queries):  # fmt: skip
