@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django import forms
@@ -44,11 +45,44 @@ class OptionSelect(forms.Select):
         return option
 
 
+class ArchSelect(forms.Select):
+    """The architectures, those without pretrained weights here marked as trainable from scratch only
+    (static/js/job.js then unticks 'pretrained' when one is picked)."""
+
+    def __init__(self, *args, no_weights: set[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.no_weights = no_weights or set()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.no_weights:
+            option["attrs"]["data-no-weights"] = "1"
+            option["label"] = f"{label} (from scratch only here)"
+        return option
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A data set or set of weights this server lacks, as the form's page tells it."""
+
+    label: str
+    reason: str  # for students: plain, and what they can do instead
+    detail: str  # for staff: where the server looked and what to set
+
+
+def short_name(label: str) -> str:
+    return label.split(" (")[0]  # "ResNet-34 (the chapter's)" -> "ResNet-34"
+
+
+PRETRAINED_LABEL = "Start from pretrained ImageNet weights"
+PICK_ANOTHER_DATASET = "Pick another data set, or train on your own images."
+
+
 class JobForm(forms.Form):
     dataset = forms.ChoiceField(label="Data set")
     arch = forms.ChoiceField(label="Architecture")
     pretrained = forms.BooleanField(
-        label="Start from pretrained ImageNet weights", required=False, initial=True,
+        label=PRETRAINED_LABEL, required=False, initial=True,
         help_text="Turn this off to train from random weights and see what pretraining buys.",
     )  # fmt: skip
     epochs = forms.IntegerField(label="Epochs (fine_tune)", min_value=1, initial=1)
@@ -86,6 +120,10 @@ class JobForm(forms.Form):
             unavailable={o.key: o.reason for o in self.dataset_options if not o.available},
         )
         self.fields["arch"].choices = [(o.key, o.label) for o in self.arch_options]
+        self.fields["arch"].widget = ArchSelect(
+            choices=self.fields["arch"].choices, no_weights={o.key for o in self.arch_options if not o.available}
+        )
+        self.is_staff = bool(user and user.is_staff)
         limits = {
             "epochs": settings.JOURNEY_MAX_EPOCHS,
             "image_size": settings.JOURNEY_MAX_IMAGE_SIZE,
@@ -165,9 +203,31 @@ class JobForm(forms.Form):
                 f"train. Choose a batch size of {n_train} or less."
             )  # fmt: skip
 
+    # Students read what is missing and what they can pick instead; where the server looked (paths,
+    # settings) is for staff, as in `manage.py mlassets`.
+
+    def _train_from_scratch_instead(self, name: str) -> str:
+        others = " or ".join(short_name(o.label) for o in self.arch_options if o.available)
+        pick = f"Pick {others}, or untick" if others else "Untick"
+        return f"{pick} '{PRETRAINED_LABEL}' to train {name} from scratch."
+
     @property
-    def unavailable(self):
-        return [o for o in self.dataset_options + self.arch_options if not o.available]
+    def unavailable(self) -> list[Missing]:
+        datasets = [
+            Missing(o.label, f"Its images are not installed on this server. {PICK_ANOTHER_DATASET}", o.reason)
+            for o in self.dataset_options
+            if not o.available
+        ]
+        archs = [
+            Missing(o.label, "Its pretrained weights are not installed on this server. "
+                    + self._train_from_scratch_instead("it"), o.reason)
+            for o in self.arch_options
+            if not o.available
+        ]  # fmt: skip
+        return datasets + archs
+
+    def _with_detail(self, message: str, detail: str) -> str:
+        return f"{message} (For staff: {detail})" if self.is_staff else message
 
     def clean_dataset(self):
         key = self.cleaned_data["dataset"]
@@ -175,7 +235,10 @@ class JobForm(forms.Form):
             return key  # only the data sets this user may train on, now, are among the choices
         ok, reason = assets.dataset_available(key)
         if not ok:
-            raise forms.ValidationError(f"This data set is not available on this server: {reason}")
+            name = assets.DATASET_LABELS[key]
+            raise forms.ValidationError(
+                self._with_detail(f"{name} is not installed on this server. {PICK_ANOTHER_DATASET}", reason)
+            )
         return key
 
     def clean(self):
@@ -184,10 +247,11 @@ class JobForm(forms.Form):
         if arch:
             ok, reason = assets.arch_available(arch, bool(pretrained))
             if not ok:
-                self.add_error(
-                    "arch", f"Pretrained weights for this architecture are not on this server: {reason} "
-                    "You can untick 'pretrained' to train it from scratch."
-                )  # fmt: skip
+                name = short_name(assets.ARCH_LABELS[arch])
+                self.add_error("arch", self._with_detail(
+                    f"{name}'s pretrained weights are not installed on this server. "
+                    + self._train_from_scratch_instead(name), reason
+                ))  # fmt: skip
         if data.get("per_class") and not str(data.get("dataset", "")).startswith("silhouettes"):
             self.add_error("per_class", "Images per class can only be limited for the silhouette data sets.")
         if data.get("lr_find") and data.get("learning_rate"):

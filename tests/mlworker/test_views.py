@@ -80,15 +80,58 @@ def test_the_form_starts_from_the_chapters_values(client, student):
     )  # fmt: skip
 
 
-def test_the_form_disables_weights_that_are_not_here_and_says_why(client, student, monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+@pytest.fixture
+def nothing_installed(monkeypatch, tmp_path):
+    """No torchvision weights and no Pets archive: only the packaged silhouettes and EfficientNet weights."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("FASTAI_HOME", str(tmp_path / "fastai"))
+    monkeypatch.delenv("JOURNEY_ALLOW_DOWNLOADS", raising=False)
+    return tmp_path
+
+
+SERVER_DETAILS = ("TORCH_HOME", "FASTAI_HOME", "JOURNEY_ALLOW_DOWNLOADS", ".pth", "oxford-iiit-pet.tgz")
+
+
+def test_students_read_what_is_missing_in_plain_words_without_server_details(client, student, nothing_installed):
     client.force_login(student)
     page = client.get(reverse("mlworker:new")).content.decode()
-    assert "mlassets" in page and str(tmp_path) in page
+    assert "Cats or dogs (Oxford-IIIT Pets)</strong>: Its images are not installed on this server" in page
+    assert "ResNet-34 (the chapter&#x27;s)</strong>: Its pretrained weights are not installed on this server. " \
+        "Pick EfficientNet-Lite0, or untick" in page  # fmt: skip
+    assert str(nothing_installed) not in page and "mlassets" not in page
+    assert not [d for d in SERVER_DETAILS if d in page]
+
+
+def test_staff_also_read_where_the_server_looked(client, student, nothing_installed):
+    student.is_staff = True
+    student.save()
+    client.force_login(student)
+    page = client.get(reverse("mlworker:new")).content.decode()
+    assert "mlassets" in page and str(nothing_installed / "torch") in page and "oxford-iiit-pet.tgz" in page
+
+
+def test_an_architecture_without_weights_is_offered_from_scratch_only(client, student, nothing_installed):
+    client.force_login(student)
+    form = client.get(reverse("mlworker:new")).context["form"]
+    options = {o["value"]: o for o in form["arch"].subwidgets[0].parent_widget.options("arch", "")}
+    resnet = options["resnet34"]
+    assert resnet["label"].endswith("(from scratch only here)") and resnet["attrs"]["data-no-weights"]
+    assert "disabled" not in resnet["attrs"]  # it can still be trained from scratch
+    assert "data-no-weights" not in options["efficientnet_lite0"]["attrs"]
+
+
+def test_asking_for_missing_weights_is_refused_beside_the_field_in_plain_words(client, student, nothing_installed):
+    client.force_login(student)
     response = client.post(reverse("mlworker:new"), {**FORM, "arch": "resnet34"})
-    assert response.status_code == 200
-    assert "not on this server" in response.content.decode()
-    assert not TrainingJob.objects.exists()
+    assert response.status_code == 200 and not TrainingJob.objects.exists()
+    error = response.context["form"].errors["arch"][0]
+    assert error == (
+        "ResNet-34's pretrained weights are not installed on this server. Pick EfficientNet-Lite0, or untick "
+        "'Start from pretrained ImageNet weights' to train ResNet-34 from scratch."
+    )
+    response = client.post(reverse("mlworker:new"), {**FORM, "dataset": "pets"})
+    error = response.context["form"].errors["dataset"][0]
+    assert "not installed on this server" in error and not [d for d in SERVER_DETAILS if d in error]
 
 
 def test_resnet_from_scratch_needs_no_weights(
