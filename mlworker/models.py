@@ -11,6 +11,7 @@ class JobState(models.TextChoices):
 
 
 LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+USER_DATASET_PREFIX = "user-"  # a job's `dataset` for a student's upload: "user-<UserDataset pk>"
 
 
 class TrainingJob(models.Model):
@@ -22,6 +23,9 @@ class TrainingJob(models.Model):
 
     # What the student asked for: the chapter's knobs.
     dataset = models.CharField(max_length=40)
+    dataset_name = models.CharField(
+        max_length=100, blank=True, help_text="An uploaded data set's name when the job was submitted."
+    )
     arch = models.CharField(max_length=40)
     pretrained = models.BooleanField(default=True)
     epochs = models.PositiveSmallIntegerField()
@@ -93,6 +97,14 @@ class TrainingJob(models.Model):
     @property
     def is_live(self) -> bool:
         return self.state in LIVE_STATES
+
+    @property
+    def dataset_label(self) -> str:
+        """The data set as pages name it: an upload by its name (kept on the job, so it outlives the
+        upload), a built-in one by its key."""
+        if self.dataset.startswith(USER_DATASET_PREFIX):
+            return self.dataset_name or "a deleted upload"
+        return self.dataset
 
     @property
     def is_cat_dog(self) -> bool:
@@ -212,7 +224,7 @@ class UserDataset(models.Model):
 
     @property
     def key(self) -> str:
-        return f"user-{self.pk}"
+        return f"{USER_DATASET_PREFIX}{self.pk}"
 
     @property
     def n_images(self) -> int:

@@ -18,7 +18,15 @@ from django.utils import timezone
 
 from accounts.progress import progress_refresh
 from mlworker.dispatch import job_dispatch, send
-from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
+from mlworker.models import (
+    USER_DATASET_PREFIX,
+    DatasetState,
+    JobState,
+    Prediction,
+    PredictionState,
+    TrainingJob,
+    UserDataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +86,20 @@ def job_submit(*, user, job_settings: JobSettings) -> TrainingJob:
                 f"{limit}. Wait for one to finish or cancel one.",
                 code="quota",
             )
-        job = TrainingJob.objects.create(owner=user, **job_settings.__dict__)
+        job = TrainingJob.objects.create(
+            owner=user, dataset_name=_upload_name(job_settings.dataset), **job_settings.__dict__
+        )
         progress_refresh(user_ids=[user.pk])
         transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return job
+
+
+def _upload_name(dataset: str) -> str:
+    """The name of the upload a job trains on ("" for the built-in data sets)."""
+    pk = dataset.removeprefix(USER_DATASET_PREFIX)
+    if pk == dataset or not pk.isdigit():
+        return ""
+    return UserDataset.objects.filter(pk=int(pk)).values_list("name", flat=True).first() or ""
 
 
 def job_claim(*, job_id: int, worker: str) -> str | None:

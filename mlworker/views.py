@@ -184,7 +184,11 @@ def jobs_compare(request):
     b = selectors.job_get(user=request.user, job_id=b_id)
     fields = ["dataset", "arch", "pretrained", "epochs", "image_size", "valid_pct", "seed", "batch_size",
               "learning_rate", "lr_find", "per_class", "device"]  # fmt: skip
-    rows = [(f, getattr(a, f), getattr(b, f), getattr(a, f) != getattr(b, f)) for f in fields]
+
+    def shown(job, f):
+        return job.dataset_label if f == "dataset" else getattr(job, f)  # an upload by its name, not its key
+
+    rows = [(f, shown(a, f), shown(b, f), shown(a, f) != shown(b, f)) for f in fields]
     return render(request, "mlworker/compare.html", {"a": a, "b": b, "rows": rows})
 
 

@@ -270,3 +270,28 @@ def test_train_on_it_proposes_a_batch_size_the_data_set_can_fill(client, student
     assert "13 training images" in form.fields["batch_size"].help_text
     # The chapter's own data set keeps the preset's batch size.
     assert client.get(reverse("mlworker:new") + "?preset=quick").context["form"]["batch_size"].value() == 32
+
+
+# ---------------------------------------------------------------- an upload's name wherever its jobs are listed
+
+
+def test_a_job_on_an_upload_is_shown_by_the_uploads_name(client, student, small_dataset, django_assert_num_queries):
+    from dataclasses import replace
+
+    from mlworker.services import JobSettings
+
+    settings = JobSettings(dataset=small_dataset.key, arch="efficientnet_lite0", pretrained=True, epochs=1,
+                           image_size=64, valid_pct=0.2, seed=42, batch_size=4)  # fmt: skip
+    job = job_submit(user=student, job_settings=settings)
+    chapter = job_submit(user=student, job_settings=replace(settings, dataset="silhouettes-catdog"))
+    assert (job.dataset_label, chapter.dataset_label) == ("shapes", "silhouettes-catdog")
+    small_dataset.delete()  # the job's record keeps the name it was trained under
+    client.force_login(student)
+    header = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert '<p class="settings">shapes · efficientnet_lite0' in header
+    # django_session, auth_user, jobs page, GPU workers alive, the jobs they run, jobs waiting in the queue
+    with django_assert_num_queries(6):
+        listing = client.get(reverse("mlworker:jobs")).content.decode()
+    assert "<td>shapes</td>" in listing and small_dataset.key not in listing
+    compare = client.get(reverse("mlworker:compare") + f"?a={job.pk}&b={chapter.pk}").content.decode()
+    assert "<td>shapes</td><td>silhouettes-catdog</td>" in compare
