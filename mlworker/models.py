@@ -11,6 +11,7 @@ class JobState(models.TextChoices):
 
 
 LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+CAT_DOG_NAMES = {"False": "dog (False)", "True": "cat (True)"}  # fastai's vocab of the chapter's is_cat
 USER_DATASET_PREFIX = "user-"  # a job's `dataset` for a student's upload: "user-<UserDataset pk>"
 
 
@@ -110,6 +111,14 @@ class TrainingJob(models.Model):
     def is_cat_dog(self) -> bool:
         return self.dataset in {"pets", "silhouettes-catdog"}
 
+    def class_name(self, label: str) -> str:
+        """A class as students read it everywhere: the chapter's is_cat gives False/True, so say which is which."""
+        return CAT_DOG_NAMES.get(label, label) if self.is_cat_dog else label
+
+    @property
+    def class_names(self) -> list[str]:
+        return [self.class_name(c) for c in self.classes]
+
 
 class JobEpoch(models.Model):
     """One row of the table fastai prints: a finished epoch's losses and metrics."""
@@ -180,6 +189,15 @@ class Prediction(models.Model):
     def rows(self):
         """(class, probability) pairs, most likely first."""
         return sorted(zip(self.classes, self.probabilities, strict=False), key=lambda r: -r[1])
+
+    @property
+    def label_name(self) -> str:
+        return self.job.class_name(self.label)
+
+    @property
+    def named_rows(self):
+        """(class as students read it, probability) pairs, most likely first."""
+        return [(self.job.class_name(c), p) for c, p in self.rows]
 
     @property
     def cat_probability(self) -> float | None:

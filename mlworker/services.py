@@ -299,7 +299,7 @@ def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Predict
     with default_storage.open(item["image_path"], "rb") as fh:
         image = open_upload(fh.read(), name="the validation image")
     stored, thumb = _store_image(image, f"predictions/{job.pk}")
-    name = f"validation image {index + 1} (actually {item['actual']})"
+    name = f"validation image {index + 1} (actually {job.class_name(item['actual'])})"
     with transaction.atomic():
         prediction = Prediction.objects.create(owner=user, job=job, source_name=name, image=stored, thumbnail=thumb)
         transaction.on_commit(lambda: prediction_dispatch(prediction_id=prediction.pk))

@@ -70,6 +70,10 @@ def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     epochs = list(job.epoch_rows.all())
     can_ask = bool(job.model_file) and selectors.models_usable_by(request.user).filter(pk=job.pk).exists()
+    # Only the user's own: a classmate's predictions with a shared model are theirs alone.
+    predictions = list(selectors.predictions_for(user=request.user, job=job)[:20]) if can_ask else []
+    for p in predictions:
+        p.job = job  # their labels are named by the job, without a query each
     return render(
         request,
         "mlworker/job_detail.html",
@@ -79,21 +83,17 @@ def job_detail(request, job_id):
             "can_ask": can_ask,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
-            "class_names": (names := _class_names(job)),
-            "confusion_rows": list(zip(names, job.confusion, strict=False)),
-            # Only the user's own: a classmate's predictions with a shared model are theirs alone.
-            "predictions": selectors.predictions_for(user=request.user, job=job)[:20] if can_ask else [],
+            "class_names": job.class_names,
+            "confusion_rows": list(zip(job.class_names, job.confusion, strict=False)),
+            "top_losses": [
+                {**t, "predicted": job.class_name(t["predicted"]), "actual": job.class_name(t["actual"])}
+                for t in job.top_losses
+            ],
+            "predictions": predictions,
             "predict_form": PredictForm(),
             "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],
         },
     )
-
-
-def _class_names(job) -> list[str]:
-    """Labels as students read them: the chapter's is_cat gives False/True, so say which is which."""
-    if job.is_cat_dog:
-        return [{"False": "dog (False)", "True": "cat (True)"}.get(c, c) for c in job.classes]
-    return list(job.classes)
 
 
 def _status_payload(job) -> dict:

@@ -146,6 +146,27 @@ def test_a_batch_page_says_which_files_were_skipped_and_why_on_every_load(client
 
 
 @pytest.mark.django_db
+def test_top_losses_and_predictions_name_the_classes_as_the_confusion_matrix_does(client, student, trained_job):
+    TrainingJob.objects.filter(pk=trained_job.pk).update(
+        confusion=[[5, 1], [0, 4]],
+        top_losses=[{"image_path": "x.png", "predicted": "True", "actual": "False", "loss": 2.0, "probability": 0.9}],
+    )
+    answered = dict(state=PredictionState.SUCCEEDED, label="True", classes=["False", "True"], probabilities=[0.2, 0.8])
+    batch = uuid.uuid4()
+    for name in ("a.png", "b.png"):
+        Prediction.objects.create(owner=student, job=trained_job, batch=batch, source_name=name, image="x.png",
+                                  thumbnail="x-thumb.png", **answered)  # fmt: skip
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[trained_job.pk])).content.decode()
+    assert '<th scope="col">dog (False)</th><th scope="col">cat (True)</th>' in page  # the confusion matrix
+    assert "predicted <strong>cat (True)</strong><br>actual dog (False)" in page  # the top losses
+    assert "<td>cat (True)</td>" in page  # recent predictions
+    table = client.get(reverse("mlworker:batch", args=[trained_job.pk, batch])).content.decode()
+    assert table.count("<td>cat (True)</td>") == 2 and '<th scope="col">p(cat (True))</th>' in table
+    assert ">True<" not in table and ">False<" not in table
+
+
+@pytest.mark.django_db
 def test_the_model_gallery_lists_and_renames_only_mine(client, student, student2, trained_job, tiny_settings,
                                                       django_assert_num_queries):  # fmt: skip
     theirs = job_submit(user=student2, job_settings=tiny_settings)
