@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django import forms
@@ -12,6 +14,7 @@ from mlworker import assets
 from mlworker.archives import RULES
 from mlworker.selectors import dataset_ready_list
 from mlworker.services import JobSettings
+from mlworker.training import split_sizes
 
 # The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
 CHAPTER_DEFAULTS = {
@@ -42,11 +45,44 @@ class OptionSelect(forms.Select):
         return option
 
 
+class ArchSelect(forms.Select):
+    """The architectures, those without pretrained weights here marked as trainable from scratch only
+    (static/js/job.js then unticks 'pretrained' when one is picked)."""
+
+    def __init__(self, *args, no_weights: set[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.no_weights = no_weights or set()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.no_weights:
+            option["attrs"]["data-no-weights"] = "1"
+            option["label"] = f"{label} (from scratch only here)"
+        return option
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A data set or set of weights this server lacks, as the form's page tells it."""
+
+    label: str
+    reason: str  # for students: plain, and what they can do instead
+    detail: str  # for staff: where the server looked and what to set
+
+
+def short_name(label: str) -> str:
+    return label.split(" (")[0]  # "ResNet-34 (the chapter's)" -> "ResNet-34"
+
+
+PRETRAINED_LABEL = "Start from pretrained ImageNet weights"
+PICK_ANOTHER_DATASET = "Pick another data set, or train on your own images."
+
+
 class JobForm(forms.Form):
     dataset = forms.ChoiceField(label="Data set")
     arch = forms.ChoiceField(label="Architecture")
     pretrained = forms.BooleanField(
-        label="Start from pretrained ImageNet weights", required=False, initial=True,
+        label=PRETRAINED_LABEL, required=False, initial=True,
         help_text="Turn this off to train from random weights and see what pretraining buys.",
     )  # fmt: skip
     epochs = forms.IntegerField(label="Epochs (fine_tune)", min_value=1, initial=1)
@@ -75,13 +111,19 @@ class JobForm(forms.Form):
         self.user = user
         self.dataset_options = assets.dataset_options()
         self.arch_options = assets.arch_options()
-        own = [(d.key, _dataset_label(d, user)) for d in (dataset_ready_list(user=user) if user else [])]
+        ready = list(dataset_ready_list(user=user)) if user else []
+        own = [(d.key, _dataset_label(d, user)) for d in ready]
+        self.own_sizes = {d.key: d.n_images for d in ready}
         self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options] + own
         self.fields["dataset"].widget = OptionSelect(
             choices=self.fields["dataset"].choices,
             unavailable={o.key: o.reason for o in self.dataset_options if not o.available},
         )
         self.fields["arch"].choices = [(o.key, o.label) for o in self.arch_options]
+        self.fields["arch"].widget = ArchSelect(
+            choices=self.fields["arch"].choices, no_weights={o.key for o in self.arch_options if not o.available}
+        )
+        self.is_staff = bool(user and user.is_staff)
         limits = {
             "epochs": settings.JOURNEY_MAX_EPOCHS,
             "image_size": settings.JOURNEY_MAX_IMAGE_SIZE,
@@ -94,10 +136,98 @@ class JobForm(forms.Form):
             field.validators.append(MaxValueValidator(limit))
             field.widget.attrs["max"] = limit
             field.help_text = f"{field.help_text} At most {limit} here.".strip()
+        if not self.is_bound:
+            self._propose_batch_size()
+
+    def n_images(self, key: str, per_class: int | None = None) -> int | None:
+        """How many images a run on `key` reads; None when we cannot tell (not here, not theirs)."""
+        if key in self.own_sizes:
+            return self.own_sizes[key]
+        card = next((c for c in dataset_cards() if c["key"] == key), None)
+        if card is None or not card["available"]:
+            return None
+        if card["per_class"]:  # the silhouettes: a limit per class keeps the first images of each
+            return sum(n if per_class is None else min(n, per_class) for n in card["per_class"].values())
+        return card["n_images"] or None
+
+    def _propose_batch_size(self) -> None:
+        """A small data set picked up front (its "Train on it" link) gets a batch size it can fill."""
+        key = self.initial.get("dataset")
+        n = self.n_images(key, self.initial.get("per_class")) if key else None
+        if n is None:
+            return
+        field = self.fields["batch_size"]
+        valid_pct = self.initial.get("valid_pct", self.fields["valid_pct"].initial)
+        wanted = self.initial.get("batch_size", field.initial)
+        n_train, _ = split_sizes(n, valid_pct)
+        if wanted <= n_train:
+            return
+        # A power of two that gives a few batches an epoch: one batch of everything learns little.
+        proposed = 2
+        while proposed * 2 <= n_train // 2:
+            proposed *= 2
+        self.initial["batch_size"] = proposed
+        field.help_text = (
+            f"Set to {proposed} for this data set: it gives {n_train} training images at a validation share "
+            f"of {valid_pct:g}, and a batch cannot be larger than that. {field.help_text}"
+        )
+
+    def _check_size(self, data: dict) -> None:
+        """Refuse, before a job is queued, settings the data set is too small for (see split_sizes)."""
+        key, valid_pct, batch_size = data.get("dataset"), data.get("valid_pct"), data.get("batch_size")
+        if not key or valid_pct is None:
+            return
+        per_class = data.get("per_class") if key.startswith("silhouettes") else None
+        n = self.n_images(key, per_class)
+        if n is None:
+            return
+        n_train, n_valid = split_sizes(n, valid_pct)
+        if n_valid == 0:
+            least = max(self.fields["valid_pct"].min_value, math.ceil(100 / n) / 100)
+            while split_sizes(n, least)[1] == 0:
+                least = round(least + 0.01, 2)
+            self.add_error(
+                "valid_pct", f"At a validation share of {valid_pct:g}, none of this data set's {n} images would "
+                f"be kept to check the model. Use a share of at least {least:g}."
+            )  # fmt: skip
+        elif n_train < 2:
+            self.add_error(
+                "valid_pct", f"At a validation share of {valid_pct:g}, only {n_train} of this data set's {n} "
+                "images would be left to train on. Lower the validation share, or use more images."
+            )  # fmt: skip
+        elif batch_size is not None and batch_size > n_train:
+            self.add_error(
+                "batch_size", f"This data set gives {n_train} training images at a validation share of "
+                f"{valid_pct:g} ({n_valid} of its {n} images are kept to check the model). That is not one "
+                f"full batch of {batch_size}, and fastai skips a batch that is not full, so nothing would "
+                f"train. Choose a batch size of {n_train} or less."
+            )  # fmt: skip
+
+    # Students read what is missing and what they can pick instead; where the server looked (paths,
+    # settings) is for staff, as in `manage.py mlassets`.
+
+    def _train_from_scratch_instead(self, name: str) -> str:
+        others = " or ".join(short_name(o.label) for o in self.arch_options if o.available)
+        pick = f"Pick {others}, or untick" if others else "Untick"
+        return f"{pick} '{PRETRAINED_LABEL}' to train {name} from scratch."
 
     @property
-    def unavailable(self):
-        return [o for o in self.dataset_options + self.arch_options if not o.available]
+    def unavailable(self) -> list[Missing]:
+        datasets = [
+            Missing(o.label, f"Its images are not installed on this server. {PICK_ANOTHER_DATASET}", o.reason)
+            for o in self.dataset_options
+            if not o.available
+        ]
+        archs = [
+            Missing(o.label, "Its pretrained weights are not installed on this server. "
+                    + self._train_from_scratch_instead("it"), o.reason)
+            for o in self.arch_options
+            if not o.available
+        ]  # fmt: skip
+        return datasets + archs
+
+    def _with_detail(self, message: str, detail: str) -> str:
+        return f"{message} (For staff: {detail})" if self.is_staff else message
 
     def clean_dataset(self):
         key = self.cleaned_data["dataset"]
@@ -105,7 +235,10 @@ class JobForm(forms.Form):
             return key  # only the data sets this user may train on, now, are among the choices
         ok, reason = assets.dataset_available(key)
         if not ok:
-            raise forms.ValidationError(f"This data set is not available on this server: {reason}")
+            name = assets.DATASET_LABELS[key]
+            raise forms.ValidationError(
+                self._with_detail(f"{name} is not installed on this server. {PICK_ANOTHER_DATASET}", reason)
+            )
         return key
 
     def clean(self):
@@ -114,14 +247,16 @@ class JobForm(forms.Form):
         if arch:
             ok, reason = assets.arch_available(arch, bool(pretrained))
             if not ok:
-                self.add_error(
-                    "arch", f"Pretrained weights for this architecture are not on this server: {reason} "
-                    "You can untick 'pretrained' to train it from scratch."
-                )  # fmt: skip
+                name = short_name(assets.ARCH_LABELS[arch])
+                self.add_error("arch", self._with_detail(
+                    f"{name}'s pretrained weights are not installed on this server. "
+                    + self._train_from_scratch_instead(name), reason
+                ))  # fmt: skip
         if data.get("per_class") and not str(data.get("dataset", "")).startswith("silhouettes"):
             self.add_error("per_class", "Images per class can only be limited for the silhouette data sets.")
         if data.get("lr_find") and data.get("learning_rate"):
             self.add_error("learning_rate", "Choose either a learning rate or the finder, not both.")
+        self._check_size(data)
         return data
 
     def job_settings(self) -> JobSettings:

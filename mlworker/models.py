@@ -11,6 +11,8 @@ class JobState(models.TextChoices):
 
 
 LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+CAT_DOG_NAMES = {"False": "dog (False)", "True": "cat (True)"}  # fastai's vocab of the chapter's is_cat
+USER_DATASET_PREFIX = "user-"  # a job's `dataset` for a student's upload: "user-<UserDataset pk>"
 
 
 class TrainingJob(models.Model):
@@ -22,6 +24,9 @@ class TrainingJob(models.Model):
 
     # What the student asked for: the chapter's knobs.
     dataset = models.CharField(max_length=40)
+    dataset_name = models.CharField(
+        max_length=100, blank=True, help_text="An uploaded data set's name when the job was submitted."
+    )
     arch = models.CharField(max_length=40)
     pretrained = models.BooleanField(default=True)
     epochs = models.PositiveSmallIntegerField()
@@ -95,8 +100,24 @@ class TrainingJob(models.Model):
         return self.state in LIVE_STATES
 
     @property
+    def dataset_label(self) -> str:
+        """The data set as pages name it: an upload by its name (kept on the job, so it outlives the
+        upload), a built-in one by its key."""
+        if self.dataset.startswith(USER_DATASET_PREFIX):
+            return self.dataset_name or "a deleted upload"
+        return self.dataset
+
+    @property
     def is_cat_dog(self) -> bool:
         return self.dataset in {"pets", "silhouettes-catdog"}
+
+    def class_name(self, label: str) -> str:
+        """A class as students read it everywhere: the chapter's is_cat gives False/True, so say which is which."""
+        return CAT_DOG_NAMES.get(label, label) if self.is_cat_dog else label
+
+    @property
+    def class_names(self) -> list[str]:
+        return [self.class_name(c) for c in self.classes]
 
 
 class JobEpoch(models.Model):
@@ -143,6 +164,11 @@ class Prediction(models.Model):
     cache_hit = models.BooleanField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
+    skipped = models.JSONField(
+        default=list, blank=True,
+        help_text="Why files sent along with this one were not predicted, one sentence each (kept on the first "
+        "prediction of the upload, so that its page, and its batch's, show them on every load).",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -163,6 +189,15 @@ class Prediction(models.Model):
     def rows(self):
         """(class, probability) pairs, most likely first."""
         return sorted(zip(self.classes, self.probabilities, strict=False), key=lambda r: -r[1])
+
+    @property
+    def label_name(self) -> str:
+        return self.job.class_name(self.label)
+
+    @property
+    def named_rows(self):
+        """(class as students read it, probability) pairs, most likely first."""
+        return [(self.job.class_name(c), p) for c, p in self.rows]
 
     @property
     def cat_probability(self) -> float | None:
@@ -207,7 +242,7 @@ class UserDataset(models.Model):
 
     @property
     def key(self) -> str:
-        return f"user-{self.pk}"
+        return f"{USER_DATASET_PREFIX}{self.pk}"
 
     @property
     def n_images(self) -> int:

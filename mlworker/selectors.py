@@ -15,8 +15,8 @@ from accounts.selectors import students_taught_by
 from mlworker.models import DatasetState, JobState, Prediction, TrainingJob, UserDataset
 
 LIST_FIELDS = (
-    "id", "name", "owner_id", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
-    "batch_size", "error_rate", "seconds", "progress", "device",
+    "id", "name", "owner_id", "created_at", "state", "dataset", "dataset_name", "arch", "pretrained", "epochs",
+    "image_size", "batch_size", "error_rate", "seconds", "progress", "device",
 )  # fmt: skip
 
 

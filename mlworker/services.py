@@ -18,7 +18,15 @@ from django.utils import timezone
 
 from accounts.progress import progress_refresh
 from mlworker.dispatch import job_dispatch, send
-from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
+from mlworker.models import (
+    USER_DATASET_PREFIX,
+    DatasetState,
+    JobState,
+    Prediction,
+    PredictionState,
+    TrainingJob,
+    UserDataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +86,20 @@ def job_submit(*, user, job_settings: JobSettings) -> TrainingJob:
                 f"{limit}. Wait for one to finish or cancel one.",
                 code="quota",
             )
-        job = TrainingJob.objects.create(owner=user, **job_settings.__dict__)
+        job = TrainingJob.objects.create(
+            owner=user, dataset_name=_upload_name(job_settings.dataset), **job_settings.__dict__
+        )
         progress_refresh(user_ids=[user.pk])
         transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     return job
+
+
+def _upload_name(dataset: str) -> str:
+    """The name of the upload a job trains on ("" for the built-in data sets)."""
+    pk = dataset.removeprefix(USER_DATASET_PREFIX)
+    if pk == dataset or not pk.isdigit():
+        return ""
+    return UserDataset.objects.filter(pk=int(pk)).values_list("name", flat=True).first() or ""
 
 
 def job_claim(*, job_id: int, worker: str) -> str | None:
@@ -213,6 +231,7 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
     """Check each upload, store the good ones re-encoded, queue a prediction for each.
 
     Returns the predictions and one message per refused file; a bad file never stops the others.
+    The messages are also kept on the first prediction, for its page and its batch's to show.
     """
     from mlworker.images import ImageRejected, open_upload
 
@@ -239,6 +258,9 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
         accepted.append(
             Prediction(owner=user, job=job, batch=batch, source_name=name[:255], image=stored, thumbnail=thumb)
         )
+    if accepted:
+        # A flash message would vanish when the page reloads itself with the answer: the pages read these.
+        accepted[0].skipped = refused
     with transaction.atomic():
         created = Prediction.objects.bulk_create(accepted)
         for prediction in created:
@@ -277,7 +299,7 @@ def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Predict
     with default_storage.open(item["image_path"], "rb") as fh:
         image = open_upload(fh.read(), name="the validation image")
     stored, thumb = _store_image(image, f"predictions/{job.pk}")
-    name = f"validation image {index + 1} (actually {item['actual']})"
+    name = f"validation image {index + 1} (actually {job.class_name(item['actual'])})"
     with transaction.atomic():
         prediction = Prediction.objects.create(owner=user, job=job, source_name=name, image=stored, thumbnail=thumb)
         transaction.on_commit(lambda: prediction_dispatch(prediction_id=prediction.pk))

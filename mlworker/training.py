@@ -24,6 +24,7 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "run_training",
+    "split_sizes",
     "validate_config",
 ]
 
@@ -121,6 +122,17 @@ class TrainResult:
         d = asdict(self)
         d["export_path"] = str(self.export_path)
         return d
+
+
+def split_sizes(n_images: int, valid_pct: float) -> tuple[int, int]:
+    """(training, validation) image counts of a run, cut as fastai's RandomSplitter cuts them.
+
+    The validation set takes `int(valid_pct * n)` images, the training set the rest. Its
+    DataLoader drops an incomplete last batch, so no batch can be larger than the training set:
+    the form checks that before a job is queued, with these numbers.
+    """
+    n_valid = int(valid_pct * n_images)
+    return n_images - n_valid, n_valid
 
 
 def validate_config(config: TrainConfig) -> None:

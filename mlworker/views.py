@@ -70,6 +70,10 @@ def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
     epochs = list(job.epoch_rows.all())
     can_ask = bool(job.model_file) and selectors.models_usable_by(request.user).filter(pk=job.pk).exists()
+    # Only the user's own: a classmate's predictions with a shared model are theirs alone.
+    predictions = list(selectors.predictions_for(user=request.user, job=job)[:20]) if can_ask else []
+    for p in predictions:
+        p.job = job  # their labels are named by the job, without a query each
     return render(
         request,
         "mlworker/job_detail.html",
@@ -79,21 +83,17 @@ def job_detail(request, job_id):
             "can_ask": can_ask,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
-            "class_names": (names := _class_names(job)),
-            "confusion_rows": list(zip(names, job.confusion, strict=False)),
-            # Only the user's own: a classmate's predictions with a shared model are theirs alone.
-            "predictions": selectors.predictions_for(user=request.user, job=job)[:20] if can_ask else [],
+            "class_names": job.class_names,
+            "confusion_rows": list(zip(job.class_names, job.confusion, strict=False)),
+            "top_losses": [
+                {**t, "predicted": job.class_name(t["predicted"]), "actual": job.class_name(t["actual"])}
+                for t in job.top_losses
+            ],
+            "predictions": predictions,
             "predict_form": PredictForm(),
             "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],
         },
     )
-
-
-def _class_names(job) -> list[str]:
-    """Labels as students read them: the chapter's is_cat gives False/True, so say which is which."""
-    if job.is_cat_dog:
-        return [{"False": "dog (False)", "True": "cat (True)"}.get(c, c) for c in job.classes]
-    return list(job.classes)
 
 
 def _status_payload(job) -> dict:
@@ -184,7 +184,11 @@ def jobs_compare(request):
     b = selectors.job_get(user=request.user, job_id=b_id)
     fields = ["dataset", "arch", "pretrained", "epochs", "image_size", "valid_pct", "seed", "batch_size",
               "learning_rate", "lr_find", "per_class", "device"]  # fmt: skip
-    rows = [(f, getattr(a, f), getattr(b, f), getattr(a, f) != getattr(b, f)) for f in fields]
+
+    def shown(job, f):
+        return job.dataset_label if f == "dataset" else getattr(job, f)  # an upload by its name, not its key
+
+    rows = [(f, shown(a, f), shown(b, f), shown(a, f) != shown(b, f)) for f in fields]
     return render(request, "mlworker/compare.html", {"a": a, "b": b, "rows": rows})
 
 
@@ -214,9 +218,9 @@ def predict(request, job_id):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect(job)
-    for message in refused:
-        messages.error(request, message)
     if not created:
+        for message in refused:
+            messages.error(request, message)
         return redirect(job)
     _warn_if_unsent(request, created)
     if len(created) == 1:
@@ -284,7 +288,12 @@ def prediction_batch(request, job_id, batch):
     return render(
         request,
         "mlworker/batch.html",
-        {"predictions": predictions, "live": live, **_model_context(request.user, job)},
+        {
+            "predictions": predictions,
+            "live": live,
+            "skipped": [message for p in predictions for message in p.skipped],
+            **_model_context(request.user, job),
+        },
     )
 
 

@@ -151,7 +151,38 @@
     });
   }
 
+  function archWithoutWeights(form) {
+    // New-experiment form: an architecture whose pretrained weights this server lacks can only be
+    // trained from scratch, so picking one unticks (and locks) "pretrained" and says why; picking
+    // another gives the student's own choice back. The server refuses the combination anyway.
+    var arch = form.querySelector("select[name=arch]");
+    var pretrained = form.querySelector("input[name=pretrained]");
+    if (!arch || !pretrained) return;
+    var help = document.getElementById(pretrained.id + "_help");
+    var helpText = help ? help.textContent : "";
+    var chosen = pretrained.checked;
+    function update() {
+      var option = arch.options[arch.selectedIndex];
+      var scratchOnly = option && option.hasAttribute("data-no-weights");
+      if (scratchOnly) {
+        if (!pretrained.disabled) chosen = pretrained.checked;
+        pretrained.checked = false;
+        pretrained.disabled = true;
+        if (help) help.textContent = option.textContent.replace(/ \(.*$/, "") +
+          "'s pretrained weights are not installed on this server, so it trains from scratch.";
+      } else if (pretrained.disabled) {
+        pretrained.disabled = false;
+        pretrained.checked = chosen;
+        if (help) help.textContent = helpText;
+      }
+    }
+    arch.addEventListener("change", update);
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var jobForm = document.querySelector("form.job-form");
+    if (jobForm) archWithoutWeights(jobForm);
     var prediction = document.getElementById("prediction");
     if (prediction) pollUntilDone(prediction, prediction.dataset.statusUrl);
     var batch = document.getElementById("batch");

@@ -111,6 +111,61 @@ def test_bad_uploads_are_refused_with_a_message_and_good_ones_kept(client, stude
     assert Image.open(default_storage.open(kept.image)).format == "PNG"  # re-encoded, never the raw bytes
 
 
+def not_an_image(name):
+    out = io.BytesIO(b"just some text, renamed")
+    out.name = name
+    return out
+
+
+@pytest.mark.django_db
+def test_a_skipped_file_is_still_named_after_the_prediction_page_reloads(client, student, trained_job):
+    client.force_login(student)
+    response = client.post(
+        reverse("mlworker:predict", args=[trained_job.pk]), {"images": [png(), not_an_image("fake.png")]}
+    )
+    prediction = Prediction.objects.get()
+    assert response["Location"] == prediction.get_absolute_url()
+    for _ in range(2):  # the page as first shown, then as its own reload shows it once the answer is in
+        page = client.get(prediction.get_absolute_url()).content.decode()
+        assert "fake.png is not an image we can read" in page
+
+
+@pytest.mark.django_db
+def test_a_batch_page_says_which_files_were_skipped_and_why_on_every_load(client, student, trained_job):
+    client.force_login(student)
+    response = client.post(
+        reverse("mlworker:predict", args=[trained_job.pk]),
+        {"images": [png(), png("black"), not_an_image("fake.png")]},
+    )
+    batch = Prediction.objects.first().batch
+    assert response["Location"] == reverse("mlworker:batch", args=[trained_job.pk, batch])
+    for _ in range(2):
+        page = client.get(response["Location"]).content.decode()
+        assert "2 predictions" in page and "1 file was not sent" in page
+        assert "fake.png is not an image we can read" in page
+
+
+@pytest.mark.django_db
+def test_top_losses_and_predictions_name_the_classes_as_the_confusion_matrix_does(client, student, trained_job):
+    TrainingJob.objects.filter(pk=trained_job.pk).update(
+        confusion=[[5, 1], [0, 4]],
+        top_losses=[{"image_path": "x.png", "predicted": "True", "actual": "False", "loss": 2.0, "probability": 0.9}],
+    )
+    answered = dict(state=PredictionState.SUCCEEDED, label="True", classes=["False", "True"], probabilities=[0.2, 0.8])
+    batch = uuid.uuid4()
+    for name in ("a.png", "b.png"):
+        Prediction.objects.create(owner=student, job=trained_job, batch=batch, source_name=name, image="x.png",
+                                  thumbnail="x-thumb.png", **answered)  # fmt: skip
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[trained_job.pk])).content.decode()
+    assert '<th scope="col">dog (False)</th><th scope="col">cat (True)</th>' in page  # the confusion matrix
+    assert "predicted <strong>cat (True)</strong><br>actual dog (False)" in page  # the top losses
+    assert "<td>cat (True)</td>" in page  # recent predictions
+    table = client.get(reverse("mlworker:batch", args=[trained_job.pk, batch])).content.decode()
+    assert table.count("<td>cat (True)</td>") == 2 and '<th scope="col">p(cat (True))</th>' in table
+    assert ">True<" not in table and ">False<" not in table
+
+
 @pytest.mark.django_db
 def test_the_model_gallery_lists_and_renames_only_mine(client, student, student2, trained_job, tiny_settings,
                                                       django_assert_num_queries):  # fmt: skip

@@ -273,3 +273,30 @@ def test_the_reporter_callback_runs_after_fastais_recorder():
 
     assert training.ReporterCallback.order == Recorder.order + 1
     assert training.ReporterCallback.__qualname__ == "ReporterCallback"
+
+
+@pytest.mark.parametrize("valid_pct", [0.05, 0.1, 0.2, 0.25, 0.3, 0.33, 0.5])
+def test_split_sizes_cut_as_fastais_random_splitter_does(valid_pct):
+    from fastai.data.transforms import RandomSplitter
+
+    from mlworker.training import split_sizes
+
+    for n in range(2, 120):
+        train, valid = RandomSplitter(valid_pct, seed=42)(list(range(n)))
+        assert split_sizes(n, valid_pct) == (len(train), len(valid)), n
+
+
+def test_a_batch_as_large_as_the_training_set_trains_and_one_more_does_not(data_root, tmp_path):
+    # 5 cats + 5 dogs at valid_pct 0.2: 8 training images; fastai drops an incomplete last batch.
+    from mlworker.training import split_sizes
+
+    small = TINY | {"per_class": 5, "epochs": 1, "image_size": 32}
+    assert split_sizes(10, 0.2) == (8, 2)
+    result = run_training(
+        TrainConfig(**(small | {"batch_size": 8})), data_root=data_root, out_dir=tmp_path / "a",
+        reporter=RecordingReporter(),
+    )  # fmt: skip
+    assert result.n_train == 8
+    with pytest.raises(TrainingError, match="Only 8 training images"):
+        run_training(TrainConfig(**(small | {"batch_size": 9})), data_root=data_root, out_dir=tmp_path / "b",
+                     reporter=RecordingReporter())  # fmt: skip

@@ -80,15 +80,58 @@ def test_the_form_starts_from_the_chapters_values(client, student):
     )  # fmt: skip
 
 
-def test_the_form_disables_weights_that_are_not_here_and_says_why(client, student, monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+@pytest.fixture
+def nothing_installed(monkeypatch, tmp_path):
+    """No torchvision weights and no Pets archive: only the packaged silhouettes and EfficientNet weights."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("FASTAI_HOME", str(tmp_path / "fastai"))
+    monkeypatch.delenv("JOURNEY_ALLOW_DOWNLOADS", raising=False)
+    return tmp_path
+
+
+SERVER_DETAILS = ("TORCH_HOME", "FASTAI_HOME", "JOURNEY_ALLOW_DOWNLOADS", ".pth", "oxford-iiit-pet.tgz")
+
+
+def test_students_read_what_is_missing_in_plain_words_without_server_details(client, student, nothing_installed):
     client.force_login(student)
     page = client.get(reverse("mlworker:new")).content.decode()
-    assert "mlassets" in page and str(tmp_path) in page
+    assert "Cats or dogs (Oxford-IIIT Pets)</strong>: Its images are not installed on this server" in page
+    assert "ResNet-34 (the chapter&#x27;s)</strong>: Its pretrained weights are not installed on this server. " \
+        "Pick EfficientNet-Lite0, or untick" in page  # fmt: skip
+    assert str(nothing_installed) not in page and "mlassets" not in page
+    assert not [d for d in SERVER_DETAILS if d in page]
+
+
+def test_staff_also_read_where_the_server_looked(client, student, nothing_installed):
+    student.is_staff = True
+    student.save()
+    client.force_login(student)
+    page = client.get(reverse("mlworker:new")).content.decode()
+    assert "mlassets" in page and str(nothing_installed / "torch") in page and "oxford-iiit-pet.tgz" in page
+
+
+def test_an_architecture_without_weights_is_offered_from_scratch_only(client, student, nothing_installed):
+    client.force_login(student)
+    form = client.get(reverse("mlworker:new")).context["form"]
+    options = {o["value"]: o for o in form["arch"].subwidgets[0].parent_widget.options("arch", "")}
+    resnet = options["resnet34"]
+    assert resnet["label"].endswith("(from scratch only here)") and resnet["attrs"]["data-no-weights"]
+    assert "disabled" not in resnet["attrs"]  # it can still be trained from scratch
+    assert "data-no-weights" not in options["efficientnet_lite0"]["attrs"]
+
+
+def test_asking_for_missing_weights_is_refused_beside_the_field_in_plain_words(client, student, nothing_installed):
+    client.force_login(student)
     response = client.post(reverse("mlworker:new"), {**FORM, "arch": "resnet34"})
-    assert response.status_code == 200
-    assert "not on this server" in response.content.decode()
-    assert not TrainingJob.objects.exists()
+    assert response.status_code == 200 and not TrainingJob.objects.exists()
+    error = response.context["form"].errors["arch"][0]
+    assert error == (
+        "ResNet-34's pretrained weights are not installed on this server. Pick EfficientNet-Lite0, or untick "
+        "'Start from pretrained ImageNet weights' to train ResNet-34 from scratch."
+    )
+    response = client.post(reverse("mlworker:new"), {**FORM, "dataset": "pets"})
+    error = response.context["form"].errors["dataset"][0]
+    assert "not installed on this server" in error and not [d for d in SERVER_DETAILS if d in error]
 
 
 def test_resnet_from_scratch_needs_no_weights(
@@ -159,3 +202,96 @@ def test_the_job_page_shows_a_failure_in_the_students_words(client, student, job
     client.force_login(student)
     page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
     assert "This experiment failed." in page and "Lower the batch size." in page
+
+
+# ---------------------------------------------------------------- batch size against the data set's size
+
+
+@pytest.fixture
+def small_dataset(student):
+    """A checked upload of 2 classes x 8 images: 13 training images at a validation share of 0.2."""
+    from mlworker.models import DatasetState, UserDataset
+
+    return UserDataset.objects.create(
+        owner=student, name="shapes", rule="folders", state=DatasetState.READY, classes={"circle": 8, "square": 8}
+    )
+
+
+def test_it_refuses_a_batch_larger_than_the_training_images_beside_the_field(client, student, small_dataset):
+    client.force_login(student)
+    sent = {**FORM, "dataset": small_dataset.key, "batch_size": 32, "valid_pct": 0.2, "epochs": 2}
+    response = client.post(reverse("mlworker:new"), sent)
+    assert response.status_code == 200 and not TrainingJob.objects.exists()
+    form = response.context["form"]
+    assert form.errors.keys() == {"batch_size"}
+    error = form.errors["batch_size"][0]
+    assert "13 training images" in error and "validation share of 0.2" in error and "13 or less" in error
+    # Nothing typed is lost.
+    assert (form["dataset"].value(), form["batch_size"].value(), form["epochs"].value()) == (
+        small_dataset.key, "32", "2",
+    )  # fmt: skip
+
+
+def test_the_largest_batch_it_names_is_accepted(client, student, small_dataset, django_capture_on_commit_callbacks):
+    client.force_login(student)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("mlworker:new"), {**FORM, "dataset": small_dataset.key, "batch_size": 13})
+    assert response.status_code == 302
+    assert TrainingJob.objects.get().batch_size == 13
+
+
+def test_it_counts_the_images_per_class_limit_of_the_silhouettes(client, student):
+    client.force_login(student)
+    # 5 cats + 5 dogs: 2 kept for validation, 8 to train on.
+    response = client.post(reverse("mlworker:new"), {**FORM, "per_class": 5, "batch_size": 32})
+    assert "8 training images" in response.context["form"].errors["batch_size"][0]
+    assert not TrainingJob.objects.exists()
+
+
+def test_it_refuses_a_validation_share_that_keeps_no_image(client, student):
+    from mlworker.models import DatasetState, UserDataset
+
+    tiny = UserDataset.objects.create(
+        owner=student, name="tiny", rule="folders", state=DatasetState.READY, classes={"a": 5, "b": 5}
+    )
+    client.force_login(student)
+    response = client.post(reverse("mlworker:new"), {**FORM, "dataset": tiny.key, "valid_pct": 0.05, "batch_size": 4})
+    errors = response.context["form"].errors
+    assert "none of this data set's 10 images" in errors["valid_pct"][0] and "0.1" in errors["valid_pct"][0]
+    assert not TrainingJob.objects.exists()
+
+
+def test_train_on_it_proposes_a_batch_size_the_data_set_can_fill(client, student, small_dataset):
+    client.force_login(student)
+    url = reverse("mlworker:new") + f"?preset=quick&dataset={small_dataset.key}"
+    form = client.get(url).context["form"]
+    assert form["dataset"].value() == small_dataset.key
+    assert form["batch_size"].value() == 4  # several batches of the 13 training images
+    assert "13 training images" in form.fields["batch_size"].help_text
+    # The chapter's own data set keeps the preset's batch size.
+    assert client.get(reverse("mlworker:new") + "?preset=quick").context["form"]["batch_size"].value() == 32
+
+
+# ---------------------------------------------------------------- an upload's name wherever its jobs are listed
+
+
+def test_a_job_on_an_upload_is_shown_by_the_uploads_name(client, student, small_dataset, django_assert_num_queries):
+    from dataclasses import replace
+
+    from mlworker.services import JobSettings
+
+    settings = JobSettings(dataset=small_dataset.key, arch="efficientnet_lite0", pretrained=True, epochs=1,
+                           image_size=64, valid_pct=0.2, seed=42, batch_size=4)  # fmt: skip
+    job = job_submit(user=student, job_settings=settings)
+    chapter = job_submit(user=student, job_settings=replace(settings, dataset="silhouettes-catdog"))
+    assert (job.dataset_label, chapter.dataset_label) == ("shapes", "silhouettes-catdog")
+    small_dataset.delete()  # the job's record keeps the name it was trained under
+    client.force_login(student)
+    header = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert '<p class="settings">shapes · efficientnet_lite0' in header
+    # django_session, auth_user, jobs page, GPU workers alive, the jobs they run, jobs waiting in the queue
+    with django_assert_num_queries(6):
+        listing = client.get(reverse("mlworker:jobs")).content.decode()
+    assert "<td>shapes</td>" in listing and small_dataset.key not in listing
+    compare = client.get(reverse("mlworker:compare") + f"?a={job.pk}&b={chapter.pk}").content.decode()
+    assert "<td>shapes</td><td>silhouettes-catdog</td>" in compare
