@@ -488,7 +488,7 @@ def error_strips(jobs: Iterable, *, dataset_labels: dict[str, str] | None = None
             how = "pretrained" if job.pretrained else "from scratch"
             groups[key] = Strip(
                 dataset=job.dataset, arch=job.arch, pretrained=bool(job.pretrained),
-                title=f"{labels.get(job.dataset, job.dataset)}: {job.arch}, {how}",
+                title=f"{labels.get(job.dataset) or getattr(job, 'dataset_label', job.dataset)}: {job.arch}, {how}",
                 reference=CHAPTER_REFERENCE.get(key),
             )  # fmt: skip
         groups[key].error_rates.append(job.error_rate)

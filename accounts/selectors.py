@@ -479,11 +479,12 @@ def student_timeline(*, user, titles: dict[str, str]) -> list[Event]:
     )
     for d in days:
         events.append(Event(d["at"], "cards", f"Reviewed {d['n']} flashcard{'s' if d['n'] != 1 else ''}"))
-    for j in TrainingJob.objects.filter(owner=user).only("id", "created_at", "state", "arch", "dataset", "error_rate"):
-        events.append(
-            Event(j.created_at, "job", f"Experiment #{j.pk}: {j.arch} on {j.dataset} ({j.get_state_display().lower()})",
-                  url=j.get_absolute_url(), score=j.error_rate)
-        )  # fmt: skip
+    jobs = TrainingJob.objects.filter(owner=user).only(
+        "id", "created_at", "state", "arch", "dataset", "dataset_name", "error_rate"
+    )
+    for j in jobs:
+        what = f"Experiment #{j.pk}: {j.arch} on {j.dataset_label} ({j.get_state_display().lower()})"
+        events.append(Event(j.created_at, "job", what, url=j.get_absolute_url(), score=j.error_rate))
     events.sort(key=lambda e: e.at, reverse=True)
     return events
 
@@ -582,8 +583,8 @@ def class_question_stats(
 
 
 JOB_FIELDS = (
-    "id", "name", "owner__username", "created_at", "state", "dataset", "arch", "pretrained", "epochs", "image_size",
-    "batch_size", "error_rate", "seconds", "cancel_requested", "heartbeat_at",
+    "id", "name", "owner__username", "created_at", "state", "dataset", "dataset_name", "arch", "pretrained", "epochs",
+    "image_size", "batch_size", "error_rate", "seconds", "cancel_requested", "heartbeat_at",
 )  # fmt: skip
 
 
@@ -620,18 +621,21 @@ class ErrorRate:
     pretrained: bool
     error_rate: float
     owner_username: str
+    dataset_name: str = ""
     state: str = JobState.SUCCEEDED
 
     @property
     def owner(self):
         return SimpleNamespace(username=self.owner_username)
 
+    dataset_label = TrainingJob.dataset_label  # an upload by its name, as the job pages say it
+
 
 def class_error_rates(*, classroom: Classroom) -> list[ErrorRate]:
     """Every experiment of the class that succeeded with an error rate: one query of a few columns."""
     students = class_students(classroom=classroom).values("pk")
     done = TrainingJob.objects.filter(owner_id__in=students, state=JobState.SUCCEEDED, error_rate__isnull=False)
-    fields = ("pk", "dataset", "arch", "pretrained", "error_rate", "owner__username")
+    fields = ("pk", "dataset", "arch", "pretrained", "error_rate", "owner__username", "dataset_name")
     return [ErrorRate(*row) for row in done.order_by("pk").values_list(*fields)]
 
 

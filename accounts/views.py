@@ -548,7 +548,7 @@ def _job_rows(jobs, classroom_pk: int, *, csrf_token: str) -> list[SafeString]:
                 "    </tr>",
                 job_url(job.pk), job.pk, job.owner.username,
                 job.state, JobState(job.state).label, STOPPING if stopping else "",
-                job.arch, "" if job.pretrained else " (from scratch)", job.dataset, job.epochs,
+                job.arch, "" if job.pretrained else " (from scratch)", job.dataset_label, job.epochs,
                 "" if job.epochs == 1 else "s", job.image_size, job.batch_size,
                 "–" if job.error_rate is None else charts.fixed(job.error_rate, 4),
                 f"{created:%b}", created.day, f"{created:%H:%M}", cancel,

@@ -332,7 +332,7 @@ JOB_ROW_TEMPLATE = """{% for job in jobs %}
       <td><a href="{{ job.get_absolute_url }}">#{{ job.pk }}</a></td>
       <td>{{ job.owner.username }}</td>
       <td><span class="state state-{{ job.state }}">{{ job.get_state_display }}</span>{% if job.cancel_requested and job.state == "running" %} <span class="muted">(stopping)</span>{% endif %}</td>
-      <td>{{ job.arch }}{% if not job.pretrained %} (from scratch){% endif %}, {{ job.dataset }}, {{ job.epochs }} epoch{{ job.epochs|pluralize }}, {{ job.image_size }} px, batch {{ job.batch_size }}</td>
+      <td>{{ job.arch }}{% if not job.pretrained %} (from scratch){% endif %}, {{ job.dataset_label }}, {{ job.epochs }} epoch{{ job.epochs|pluralize }}, {{ job.image_size }} px, batch {{ job.batch_size }}</td>
       <td>{% if job.error_rate is not None %}{{ job.error_rate|floatformat:4 }}{% else %}–{% endif %}</td>
       <td>{{ job.created_at|date:"M j, H:i" }}</td>
       <td>{% if job.state in live and not job.cancel_requested %}<form method="post" action="{% url 'accounts:class_job_cancel' classroom.pk job.pk %}">{% csrf_token %}<button type="submit" class="small secondary" data-confirm="Stop this experiment of {{ job.owner.username }}? What it has trained so far is lost.">Cancel</button></form>{% endif %}</td>
@@ -378,3 +378,15 @@ def test_the_experiments_rows_say_what_the_template_said(client, classroom, inst
     assert squeeze(written) == squeeze(expected)
     assert written.count("(stopping)") == 1 and written.count("Cancel</button>") == 1
     assert "(from scratch), " in written and " 1 epoch, " in written and "0.1235" in written
+
+
+def test_the_class_pages_name_an_uploaded_data_set_by_its_name(client, classroom, instructor, student, tiny_settings):
+    job = job_submit(user=student, job_settings=tiny_settings)
+    job_end(job, JobState.SUCCEEDED, error_rate=0.25)
+    TrainingJob.objects.filter(pk=job.pk).update(dataset="user-99", dataset_name="shapes")  # as an upload's job
+    client.force_login(instructor)
+    page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
+    assert "user-99" not in page
+    assert ", shapes, " in page and "shapes: " in page  # the row's settings, the error chart's strip
+    timeline = client.get(reverse("accounts:class_student", args=[classroom.pk, student.pk])).content.decode()
+    assert " on shapes (" in timeline and "user-99" not in timeline
