@@ -158,7 +158,7 @@
     var arch = form.querySelector("select[name=arch]");
     var pretrained = form.querySelector("input[name=pretrained]");
     if (!arch || !pretrained) return;
-    var help = document.getElementById(pretrained.id + "_help");
+    var help = document.getElementById(pretrained.id + "_helptext");
     var helpText = help ? help.textContent : "";
     var chosen = pretrained.checked;
     function update() {

@@ -43,10 +43,10 @@ def test_picking_an_architecture_without_weights_unticks_pretrained_and_says_why
 
     page.select_option("#id_arch", "resnet34")
     assert not pretrained.is_checked() and pretrained.is_disabled()
-    assert page.locator("#id_pretrained_help").text_content() == (
+    assert page.locator("#id_pretrained_helptext").text_content() == (
         "ResNet-34's pretrained weights are not installed on this server, so it trains from scratch."
     )
 
     page.select_option("#id_arch", "efficientnet_lite0")  # the student's own choice comes back
     assert pretrained.is_checked() and pretrained.is_enabled()
-    assert "Turn this off to train from random weights" in page.locator("#id_pretrained_help").text_content()
+    assert "Turn this off to train from random weights" in page.locator("#id_pretrained_helptext").text_content()
