@@ -5,6 +5,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(label="Email", help_text="For resetting your password if you forget it.")
+    error_messages = {"password_mismatch": "The two passwords are not the same: type the same one twice."}
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()

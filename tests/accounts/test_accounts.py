@@ -31,7 +31,7 @@ def test_it_refuses_a_sign_up_with_mismatched_passwords(client):
     assert not get_user_model().objects.filter(username="newbie").exists()
     page = response.content.decode()
     # Beside the field it is about, in words, not under the form's internal field names.
-    assert '<div id="id_password2_error"><p class="error" role="alert">The two password fields didn' in page
+    assert '<div id="id_password2_error"><p class="error" role="alert">The two passwords are not the same' in page
     assert 'aria-describedby="id_password2_error"' in page and "<li>password2" not in page
     assert 'value="newbie"' in page and 'value="n@example.com"' in page
 
