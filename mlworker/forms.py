@@ -14,7 +14,7 @@ from mlworker import assets
 from mlworker.archives import RULES
 from mlworker.selectors import dataset_ready_list
 from mlworker.services import JobSettings
-from mlworker.training import split_sizes
+from mlworker.splits import split_sizes
 
 # The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
 CHAPTER_DEFAULTS = {

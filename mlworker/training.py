@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mlworker import assets, datasets
 from mlworker.assets import AssetMissing
+from mlworker.splits import split_sizes
 
 __all__ = [
     "AssetMissing",
@@ -122,17 +123,6 @@ class TrainResult:
         d = asdict(self)
         d["export_path"] = str(self.export_path)
         return d
-
-
-def split_sizes(n_images: int, valid_pct: float) -> tuple[int, int]:
-    """(training, validation) image counts of a run, cut as fastai's RandomSplitter cuts them.
-
-    The validation set takes `int(valid_pct * n)` images, the training set the rest. Its
-    DataLoader drops an incomplete last batch, so no batch can be larger than the training set:
-    the form checks that before a job is queued, with these numbers.
-    """
-    n_valid = int(valid_pct * n_images)
-    return n_images - n_valid, n_valid
 
 
 def validate_config(config: TrainConfig) -> None:

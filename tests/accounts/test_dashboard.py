@@ -390,3 +390,22 @@ def test_the_class_pages_name_an_uploaded_data_set_by_its_name(client, classroom
     assert ", shapes, " in page and "shapes: " in page  # the row's settings, the error chart's strip
     timeline = client.get(reverse("accounts:class_student", args=[classroom.pk, student.pk])).content.decode()
     assert " on shapes (" in timeline and "user-99" not in timeline
+
+
+@pytest.mark.parametrize(
+    "markdown, plain",
+    [
+        ("What is `valid_pct` for?", "What is valid_pct for?"),
+        ("The *PDP* work, in **two** volumes", "The PDP work, in two volumes"),
+        ("See [the glossary](/glossary/#loss) first.\n\nThen answer.", "See the glossary first. Then answer."),
+    ],
+)  # fmt: skip
+def test_a_prompt_reads_as_one_line_of_plain_text(markdown, plain):
+    assert selectors.plain_text(markdown) == plain
+
+
+def test_clip_cuts_long_text_with_an_ellipsis_and_leaves_short_text():
+    from accounts.views import clip
+
+    assert clip("short", 10) == "short" and clip("x" * 10, 10) == "x" * 10
+    assert clip("a long sentence here", 8) == "a long…" and len(clip("y" * 50, 20)) == 20

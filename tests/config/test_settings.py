@@ -76,3 +76,15 @@ def test_production_passes_the_deploy_checklist():
 def test_the_embedded_defaults_need_no_setting_at_all():
     result = manage("check")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_web_process_loads_no_numpy_torch_or_fastai():
+    """Every URL's view imported, as a web server does at its first request: the ML libraries belong to
+    the workers (a web process that imports them carries hundreds of MB and slower requests)."""
+    code = (
+        "import sys, django; django.setup(); import config.urls; "
+        "print(sorted(m for m in ('numpy', 'torch', 'fastai', 'pandas') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "[]"

@@ -279,7 +279,7 @@ def test_the_reporter_callback_runs_after_fastais_recorder():
 def test_split_sizes_cut_as_fastais_random_splitter_does(valid_pct):
     from fastai.data.transforms import RandomSplitter
 
-    from mlworker.training import split_sizes
+    from mlworker.splits import split_sizes
 
     for n in range(2, 120):
         train, valid = RandomSplitter(valid_pct, seed=42)(list(range(n)))
@@ -288,7 +288,7 @@ def test_split_sizes_cut_as_fastais_random_splitter_does(valid_pct):
 
 def test_a_batch_as_large_as_the_training_set_trains_and_one_more_does_not(data_root, tmp_path):
     # 5 cats + 5 dogs at valid_pct 0.2: 8 training images; fastai drops an incomplete last batch.
-    from mlworker.training import split_sizes
+    from mlworker.splits import split_sizes
 
     small = TINY | {"per_class": 5, "epochs": 1, "image_size": 32}
     assert split_sizes(10, 0.2) == (8, 2)
