@@ -114,14 +114,25 @@ class QuizProgress(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "quiz"], name="one_quiz_progress_per_quiz")]
 
 
-class ActivityDay(models.Model):
-    """One student's day: sections read, tests handed in, jobs that succeeded (for the activity chart)."""
+class DayCounts(models.Model):
+    """What happened on one day, for the activity chart: sections read, tests handed in, jobs that
+    succeeded. Counts add up, so a class's day is its students' days added together."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="activity_days")
-    day = models.DateField()
     read = models.PositiveIntegerField(default=0)
     tests = models.PositiveIntegerField(default=0)
     jobs = models.PositiveIntegerField(default=0)
+
+    COUNTS = ("read", "tests", "jobs")
+
+    class Meta:
+        abstract = True
+
+
+class ActivityDay(DayCounts):
+    """One student's day."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="activity_days")
+    day = models.DateField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_activity_row_per_day")]
@@ -193,12 +204,9 @@ class ClassWrongAnswer(models.Model):
         indexes = [models.Index(fields=["classroom", "question", "-n"])]
 
 
-class ClassActivityDay(models.Model):
+class ClassActivityDay(DayCounts):
     classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="activity_days")
     day = models.DateField()
-    read = models.PositiveIntegerField(default=0)
-    tests = models.PositiveIntegerField(default=0)
-    jobs = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["classroom", "day"], name="one_class_activity_row_per_day")]

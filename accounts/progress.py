@@ -31,6 +31,7 @@ from accounts.models import (
     ClassScoreBin,
     ClassWaiting,
     ClassWrongAnswer,
+    DayCounts,
     Moments,
     QuestionTally,
     QuizProgress,
@@ -293,8 +294,8 @@ CLASS_SUMS = (
         lambda w: (w.user_id, (w.question_id, w.text), [w.n]),
     ),
     ClassSum(
-        ClassActivityDay, ActivityDay, ("day",), ("read", "tests", "jobs"), ("read", "tests", "jobs"),
-        lambda d: (d.user_id, (d.day,), [d.read, d.tests, d.jobs]),
+        ClassActivityDay, ActivityDay, ("day",), DayCounts.COUNTS, DayCounts.COUNTS,
+        lambda d: (d.user_id, (d.day,), [getattr(d, c) for c in DayCounts.COUNTS]),
     ),
     ClassSum(
         ClassWaiting, StudentProgress, (), ("answers",), ("answers",),
