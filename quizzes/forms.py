@@ -88,6 +88,15 @@ class StartForm(forms.Form):
         return data
 
 
+def _score_as_fraction(form: forms.Form, data: dict, *, missing: str) -> None:
+    """The review forms' "set this score": data["fraction"] from the 0-100 score, or why not (one reason:
+    a score out of range has already said so)."""
+    if data.get("score") is not None:
+        data["fraction"] = data["score"] / 100
+    elif "score" not in form.errors:
+        form.add_error("score", missing)
+
+
 class ReviewForm(forms.Form):
     ACCEPT, SCORE = "accept", "score"
 
@@ -108,10 +117,7 @@ class ReviewForm(forms.Form):
                 raise forms.ValidationError("There is no suggestion to accept: give a score.")
             data["fraction"] = self.suggestion
         elif data.get("action") == self.SCORE:
-            if data.get("score") is not None:
-                data["fraction"] = data["score"] / 100
-            elif "score" not in self.errors:  # out of range already says so
-                self.add_error("score", "Give a score from 0 to 100.")
+            _score_as_fraction(self, data, missing="Give a score from 0 to 100.")
         return data
 
 
@@ -141,10 +147,7 @@ class BulkReviewForm(forms.Form):
             raise forms.ValidationError("That selection could not be read. Reload the page and try again.")
         data["answer_ids"] = sorted({int(r) for r in raw})
         if data.get("action") == self.SCORE:
-            if data.get("score") is not None:
-                data["fraction"] = data["score"] / 100
-            elif "score" not in self.errors:  # out of range already says so
-                self.add_error("score", "Give a score from 0 to 100 for the selected answers.")
+            _score_as_fraction(self, data, missing="Give a score from 0 to 100 for the selected answers.")
         else:
             data["fraction"] = None  # each answer's own suggestion
         return data
