@@ -80,3 +80,21 @@ def test_a_link_to_a_missing_term_fails_with_the_line(content):
     with pytest.raises(CommandError, match=r"glossary.yaml:\d+: .*missing term\(s\): no-such-term"):
         call_command("loadcourse", root=content)
     assert not GlossaryTerm.objects.exists() and not Section.objects.exists()
+
+
+def test_loadcourse_names_each_changed_section_term_and_question(content, capsys):
+    """A content fix must show up in the command's output, so whoever runs it can see what landed."""
+    call_command("loadcourse", root=content)
+    capsys.readouterr()
+    section = content / "sections" / "05-neural-networks-and-sgd.md"
+    section.write_text(section.read_text().replace("A worked example.", "A worked example, checked.", 1))
+    glossary = content / "glossary.yaml"
+    glossary.write_text(glossary.read_text().replace("SGD updates the weights", "SGD updates its weights", 1))
+    questions = content / "questions" / "how-the-image-recognizer-works.yaml"
+    questions.write_text(questions.read_text().replace("ready-trained `resnet32`", "ready-made `resnet32`", 1))
+    call_command("loadcourse", root=content)
+    out = capsys.readouterr().out.splitlines()
+    assert "updated: section neural-networks-and-sgd (body_markdown)" in out
+    assert "updated: term sgd (example)" in out
+    assert "updated: question recognizer-resnet-depths (explanation, explanation_html)" in out
+    assert "0 created, 2 updated, 0 deleted, 56 unchanged" in out
