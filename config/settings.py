@@ -99,11 +99,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's own backend, behind the log-in limit: every log-in (the site's, the admin's) goes through it.
+AUTHENTICATION_BACKENDS = ["accounts.backends.LoginLimitBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
-# Log-in attempts: this many wrong passwords for one username from one address lock it for the window.
+# Log-in attempts: this many wrong passwords in the window pause the log-in (accounts.services):
+# for one username from one address, for one username from any address, from one address for any username.
 JOURNEY_LOGIN_MAX_FAILURES = env_int("JOURNEY_LOGIN_MAX_FAILURES", 5, minimum=1)
+JOURNEY_LOGIN_MAX_ACCOUNT_FAILURES = env_int("JOURNEY_LOGIN_MAX_ACCOUNT_FAILURES", 20, minimum=1)
+JOURNEY_LOGIN_MAX_ADDRESS_FAILURES = env_int("JOURNEY_LOGIN_MAX_ADDRESS_FAILURES", 100, minimum=1)
 JOURNEY_LOGIN_WINDOW_MINUTES = env_int("JOURNEY_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # Reverse proxies in front of the site that append to X-Forwarded-For (nginx, a load balancer):
 # the rate limit counts the address the outermost trusted proxy saw. 0 trusts no header.
