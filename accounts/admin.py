@@ -1,6 +1,10 @@
 from django.contrib import admin
 
+from accounts.forms import AdminLoginForm
 from accounts.models import ClassMembership, Classroom, Extension, QuizDeadline
+
+# The admin's log-in pauses with the site's (accounts.forms.LoginLimitMixin).
+admin.site.login_form = AdminLoginForm
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,6 +1,35 @@
 from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
+
+from accounts import services
+from accounts.backends import client_ip
+
+MSG_LOCKED = (
+    "Too many wrong passwords. For your account's safety, log-in is paused: "
+    "please wait {minutes} minutes and try again, or reset your password."
+)
+
+
+class LoginLimitMixin:
+    """Says a paused log-in is paused, instead of checking the password (accounts.backends)."""
+
+    def clean(self):
+        username = self.data.get("username", "")
+        if services.login_is_locked(username=username, ip=client_ip(self.request)):
+            raise ValidationError(MSG_LOCKED.format(minutes=settings.JOURNEY_LOGIN_WINDOW_MINUTES), code="locked")
+        return super().clean()
+
+
+class LoginForm(LoginLimitMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(LoginLimitMixin, AdminAuthenticationForm):
+    pass
 
 
 class SignupForm(UserCreationForm):

@@ -69,14 +69,14 @@ class Extension(models.Model):
 
 
 class LoginFailure(models.Model):
-    """One wrong password; enough of them recently for a username and address lock the log-in."""
+    """One wrong password; enough of them recently for a username, an address or both pause the log-in."""
 
     username = models.CharField(max_length=150)
     ip = models.GenericIPAddressField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["username", "ip", "at"])]
+        indexes = [models.Index(fields=["username", "ip", "at"]), models.Index(fields=["ip", "at"])]
 
 
 # ---------------------------------------------------------------- summaries

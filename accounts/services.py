@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import ClassMembership, Classroom, Extension, LoginFailure, QuizDeadline, Role
@@ -45,6 +47,17 @@ def profile_update(*, user, first_name: str, last_name: str, email: str):
 
 
 # ---------------------------------------------------------------- log-in limits
+# Three counts over the last JOURNEY_LOGIN_WINDOW_MINUTES: one account from one address (a user who
+# forgot a password, or one guesser), one account from every address (guessers spread over many
+# addresses) and every account from one address (one guesser trying many accounts). The last two are
+# higher, so that a class behind one school address, or a guesser locking one address out, does not
+# pause everyone.
+
+
+def login_username_key(username: str) -> str:
+    """The account a posted username names, as Django's log-in reads it: its form strips the name and
+    normalises its Unicode (NFKC). Case-folded too, so that "Student2" counts with "student2"."""
+    return unicodedata.normalize("NFKC", username.strip()).casefold()[:150]
 
 
 def _window_start(now: datetime) -> datetime:
@@ -53,19 +66,30 @@ def _window_start(now: datetime) -> datetime:
 
 def login_failure_record(*, username: str, ip: str | None, now: datetime | None = None) -> None:
     now = now or timezone.now()
-    LoginFailure.objects.create(username=username.lower()[:150], ip=ip, at=now)
+    LoginFailure.objects.create(username=login_username_key(username), ip=ip, at=now)
     # Old rows say nothing any more; sweep them as new ones arrive.
     LoginFailure.objects.filter(at__lt=_window_start(now) - timedelta(days=1)).delete()
 
 
 def login_failures_clear(*, username: str, ip: str | None) -> None:
-    LoginFailure.objects.filter(username=username.lower()[:150], ip=ip).delete()
+    LoginFailure.objects.filter(username=login_username_key(username), ip=ip).delete()
 
 
 def login_is_locked(*, username: str, ip: str | None, now: datetime | None = None) -> bool:
     now = now or timezone.now()
-    recent = LoginFailure.objects.filter(username=username.lower()[:150], ip=ip, at__gte=_window_start(now))
-    return recent.count() >= settings.JOURNEY_LOGIN_MAX_FAILURES
+    key = login_username_key(username)
+    same_account, same_address = Q(username=key), Q(ip=ip)
+    counts = LoginFailure.objects.filter(same_account | same_address, at__gte=_window_start(now)).aggregate(
+        pair=Count("pk", filter=same_account & same_address),
+        account=Count("pk", filter=same_account),
+        address=Count("pk", filter=same_address),
+    )
+    return (
+        counts["pair"] >= settings.JOURNEY_LOGIN_MAX_FAILURES
+        or counts["account"] >= settings.JOURNEY_LOGIN_MAX_ACCOUNT_FAILURES
+        # A request without an address (a test client's) is no address of anyone's.
+        or (ip is not None and counts["address"] >= settings.JOURNEY_LOGIN_MAX_ADDRESS_FAILURES)
+    )
 
 
 # ---------------------------------------------------------------- classes

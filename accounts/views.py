@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.middleware.csrf import get_token
@@ -27,6 +26,7 @@ from accounts.forms import (
     DeadlineForm,
     ExtensionForm,
     JoinForm,
+    LoginForm,
     ProfileForm,
     SignupForm,
 )
@@ -44,42 +44,17 @@ from quizzes import views as quiz_views
 from quizzes.display import result_view
 from quizzes.templatetags.quiz_tags import percent
 
-MSG_LOCKED = (
-    "Too many wrong passwords for this username. For your account's safety, log-in is paused: "
-    "please wait {minutes} minutes and try again, or reset your password."
-)
-
-
-def _client_ip(request) -> str | None:
-    """The client's address. Behind N trusted proxies, each appends the address it saw to
-    X-Forwarded-For, so the Nth entry from the right is the one no client can forge."""
-    proxies = settings.JOURNEY_TRUSTED_PROXIES
-    if proxies:
-        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
-
 
 class LoginView(auth_views.LoginView):
-    """Django's log-in, refusing a username and address after too many recent wrong passwords."""
+    """Django's log-in, answering 429 while the username or the address is paused (accounts.forms)."""
 
-    def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")
-        if services.login_is_locked(username=username, ip=_client_ip(request)):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, MSG_LOCKED.format(minutes=settings.JOURNEY_LOGIN_WINDOW_MINUTES))
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
+    authentication_form = LoginForm
 
     def form_invalid(self, form):
-        services.login_failure_record(username=self.request.POST.get("username", ""), ip=_client_ip(self.request))
-        return super().form_invalid(form)
-
-    def form_valid(self, form):
-        services.login_failures_clear(username=form.get_user().get_username(), ip=_client_ip(self.request))
-        return super().form_valid(form)
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, code="locked"):
+            response.status_code = 429
+        return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -93,7 +68,7 @@ def signup(request):
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user)
         messages.success(request, "Welcome to Journey. Your account is ready.")
         return redirect(back_to(request, None) or "accounts:me")
     return render(request, "accounts/signup.html", {"form": form, "next": back_to(request, None)})

@@ -3,16 +3,51 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+# Django's own deploy check (security.W009) asks this much of a key: at least 50 characters, at
+# least 5 different ones, and not one of the keys startproject writes.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE = 5
+SECRET_KEY_HINT = (
+    'Set SECRET_KEY to 50 or more random characters: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+)
+# Words that only a placeholder or an example key holds ("change-me-to-a-long-random-string").
+PLACEHOLDER_WORDS = (
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace-me",
+    "your-secret",
+    "secret-key",
+    "example",
+    "placeholder",
+)
+
+
+def secret_key_problem(key: str) -> str | None:
+    """What is wrong with a production SECRET_KEY, or None. A key anyone can read (ours for laptops,
+    the one in .env.example, Django's insecure ones) signs sessions and password-reset links that
+    anyone can forge."""
+    if not key:
+        return "is not set"
+    lowered = key.lower()
+    if lowered.startswith(("journey-development", "django-insecure-")) or any(w in lowered for w in PLACEHOLDER_WORDS):
+        return "is a placeholder that anyone can read"
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < SECRET_KEY_MIN_UNIQUE:
+        return (
+            f"is too short or too plain (at least {SECRET_KEY_MIN_LENGTH} characters, "
+            f"{SECRET_KEY_MIN_UNIQUE} different)"
+        )
+    return None
+
 
 @register(Tags.security, deploy=False)
 def production_settings_check(app_configs, **kwargs):
     if not settings.PRODUCTION:
         return []
     errors = []
-    if not settings.SECRET_KEY or settings.SECRET_KEY.startswith("journey-development"):
-        errors.append(
-            Error("SECRET_KEY is not set.", hint="Set SECRET_KEY to a long random string.", id="journey.E001")
-        )
+    key_problem = secret_key_problem(settings.SECRET_KEY)
+    if key_problem:
+        errors.append(Error(f"SECRET_KEY {key_problem}.", hint=SECRET_KEY_HINT, id="journey.E001"))
     if not settings.ALLOWED_HOSTS:
         errors.append(Error("ALLOWED_HOSTS is empty.", hint="Set ALLOWED_HOSTS=journey.example.org", id="journey.E002"))
     if not settings.DATABASE_URL or not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):

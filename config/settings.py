@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,6 +58,20 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Content-Security-Policy (config.middleware): the site's own scripts, styles and images only; no
+# inline script, style or handler, no eval, no plugins, no framing, forms post only to the site.
+JOURNEY_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],  # the form's data-set samples are inline PNGs
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -99,11 +114,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's own backend, behind the log-in limit: every log-in (the site's, the admin's) goes through it.
+AUTHENTICATION_BACKENDS = ["accounts.backends.LoginLimitBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
-# Log-in attempts: this many wrong passwords for one username from one address lock it for the window.
+# Log-in attempts: this many wrong passwords in the window pause the log-in (accounts.services):
+# for one username from one address, for one username from any address, from one address for any username.
 JOURNEY_LOGIN_MAX_FAILURES = env_int("JOURNEY_LOGIN_MAX_FAILURES", 5, minimum=1)
+JOURNEY_LOGIN_MAX_ACCOUNT_FAILURES = env_int("JOURNEY_LOGIN_MAX_ACCOUNT_FAILURES", 20, minimum=1)
+JOURNEY_LOGIN_MAX_ADDRESS_FAILURES = env_int("JOURNEY_LOGIN_MAX_ADDRESS_FAILURES", 100, minimum=1)
 JOURNEY_LOGIN_WINDOW_MINUTES = env_int("JOURNEY_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # Reverse proxies in front of the site that append to X-Forwarded-For (nginx, a load balancer):
 # the rate limit counts the address the outermost trusted proxy saw. 0 trusts no header.

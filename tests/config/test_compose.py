@@ -118,3 +118,43 @@ def test_the_env_example_sets_what_production_requires():
 def test_the_dockerfile_installs_the_pinned_requirements():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "-r requirements.txt" in dockerfile and "--no-deps -r requirements-nodeps.txt" in dockerfile
+
+
+def _env_example():
+    return dict(
+        line.split("=", 1)
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if "=" in line and line[0] != "#"
+    )
+
+
+def test_the_env_example_trusts_no_proxy_since_compose_publishes_gunicorn_itself():
+    """The web port is gunicorn's, published to the world: an X-Forwarded-For header there is
+    whatever the client wrote."""
+    web = SERVICES["web"]
+    assert web["command"][0] == "gunicorn" and web.get("ports")
+    proxies = web.get("environment", {}).get(
+        "JOURNEY_TRUSTED_PROXIES", _env_example().get("JOURNEY_TRUSTED_PROXIES", "0")
+    )
+    assert int(proxies) == 0
+
+
+def test_a_forged_forwarded_for_does_not_change_the_counted_address_with_the_example_settings(
+    client, settings, django_user_model
+):
+    from django.test import RequestFactory
+    from django.urls import reverse
+
+    from accounts.backends import client_ip
+
+    settings.JOURNEY_TRUSTED_PROXIES = int(_env_example()["JOURNEY_TRUSTED_PROXIES"])
+    forged = RequestFactory().get("/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.2")
+    assert client_ip(forged) == "192.0.2.10"
+
+    django_user_model.objects.create_user(username="victim", password="pw-for-tests-1")
+    for n in range(5):  # a guesser rotating forged addresses is still one address
+        client.post(
+            reverse("login"), {"username": "victim", "password": "wrong"}, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}"
+        )
+    response = client.post(reverse("login"), {"username": "victim", "password": "pw-for-tests-1"})
+    assert response.status_code == 429

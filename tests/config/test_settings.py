@@ -88,3 +88,43 @@ def test_the_web_process_loads_no_numpy_torch_or_fastai():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _env_example_key():
+    line = next(x for x in (REPO / ".env.example").read_text().splitlines() if x.startswith("SECRET_KEY="))
+    return line.split("=", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(_env_example_key(), id="the-env-example-placeholder"),
+        pytest.param("django-insecure-" + "x7#kq!2vz&m9p$w4r8t@b6n1c3e5g0h" * 2, id="django-insecure"),
+        pytest.param("please-change-me-" + "a1b2c3d4e5f6g7h8i9j0" * 3, id="change-me"),
+        pytest.param("aB3$xY9!qW2@eR7#tZ5%uI1^oP8&", id="short"),
+        pytest.param("abab" * 20, id="few-distinct-characters"),
+        pytest.param("journey-development-only-key", id="the-laptop-key"),
+    ],
+)
+def test_production_refuses_a_placeholder_or_weak_secret_key(key, settings):
+    from config.checks import production_settings_check
+
+    settings.PRODUCTION = True
+    settings.SECRET_KEY = key
+    errors = production_settings_check(None)
+    assert [e.id for e in errors if e.id == "journey.E001"] == ["journey.E001"], errors
+
+
+def test_production_accepts_a_long_random_secret_key(settings):
+    import secrets
+
+    from config.checks import production_settings_check
+
+    settings.PRODUCTION = True
+    settings.SECRET_KEY = secrets.token_urlsafe(50)
+    assert "journey.E001" not in [e.id for e in production_settings_check(None)]
+
+
+def test_production_start_up_refuses_the_env_example_key():
+    result = manage("check", **{**PRODUCTION, "SECRET_KEY": _env_example_key()})
+    assert result.returncode != 0 and "journey.E001" in result.stderr
