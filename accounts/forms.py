@@ -2,6 +2,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from accounts.models import AnswersShown
+
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(label="Email", help_text="For resetting your password if you forget it.")
@@ -80,3 +82,13 @@ class ExtensionForm(forms.Form):
                 f"({deadline.due_at:%b} {deadline.due_at.day} {deadline.due_at:%Y, %H:%M} UTC).",
             )
         return data
+
+
+class TestAnswersForm(forms.Form):
+    test_answers = forms.ChoiceField(
+        choices=AnswersShown.choices,
+        label="Show students the right answers of a test",
+        help_text="The right answers, explanations and key points, and whether each answer was right. "
+        "A student in several classes sees them only when every one of those classes allows it; "
+        "instructors always see them.",
+    )
