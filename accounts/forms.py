@@ -31,6 +31,8 @@ class LoginForm(LoginLimitMixin, AuthenticationForm):
 class AdminLoginForm(LoginLimitMixin, AdminAuthenticationForm):
     pass
 
+from accounts.models import AnswersShown
+
 
 class SignupForm(UserCreationForm):
     email = forms.EmailField(label="Email", help_text="For resetting your password if you forget it.")
@@ -109,3 +111,13 @@ class ExtensionForm(forms.Form):
                 f"({deadline.due_at:%b} {deadline.due_at.day} {deadline.due_at:%Y, %H:%M} UTC).",
             )
         return data
+
+
+class TestAnswersForm(forms.Form):
+    test_answers = forms.ChoiceField(
+        choices=AnswersShown.choices,
+        label="Show students the right answers of a test",
+        help_text="The right answers, explanations and key points, and whether each answer was right. "
+        "A student in several classes sees them only when every one of those classes allows it; "
+        "instructors always see them.",
+    )

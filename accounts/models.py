@@ -8,11 +8,25 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+class AnswersShown(models.TextChoices):
+    """When a class's students see the right answers of a test they handed in, strictest last."""
+
+    AFTER_HAND_IN = "after_hand_in", "As soon as the test is handed in"
+    AFTER_DEADLINE = "after_deadline", "After the quiz's deadline (as soon as it is handed in if the quiz has none)"
+    NEVER = "never", "Never"
+
+
 class Classroom(models.Model):
     name = models.CharField(max_length=100)
     code = models.CharField(max_length=12, unique=True, help_text="What students type (or follow) to join.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    test_answers = models.CharField(
+        max_length=20,
+        choices=AnswersShown.choices,
+        default=AnswersShown.AFTER_DEADLINE,
+        help_text="When students see a test's right answers, explanations and key points.",
+    )
 
     class Meta:
         ordering = ["name", "pk"]

@@ -674,6 +674,17 @@ def deadlines_for_student(*, user, titles: dict[str, str], done: set[str]) -> li
     return [DeadlineDue(d.class_name, d.quiz, titles.get(d.quiz, d.quiz), d.mine, d.quiz in done) for d in deadlines]
 
 
+def test_answer_rules(*, user_id: int, quiz: str) -> list[tuple[str, datetime | None]]:
+    """For each class the user sits in as a student: when it shows a test's right answers, and the
+    user's own deadline for this quiz there (an extension's, when granted), or None. One query."""
+    due = QuizDeadline.objects.filter(classroom=OuterRef("pk"), quiz=quiz).values("due_at")[:1]
+    extended = Extension.objects.filter(
+        deadline__classroom=OuterRef("pk"), deadline__quiz=quiz, student_id=user_id
+    ).values("due_at")[:1]
+    classes = Classroom.objects.filter(memberships__user_id=user_id, memberships__role=Role.STUDENT)
+    return list(classes.annotate(due=Coalesce(Subquery(extended), Subquery(due))).values_list("test_answers", "due"))
+
+
 def my_numbers(*, user) -> dict:
     row = StudentProgress.objects.filter(user=user).first() or StudentProgress(user=user)
     return {

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import ClassMembership, Classroom, Extension, LoginFailure, QuizDeadline, Role
+from accounts.models import AnswersShown, ClassMembership, Classroom, Extension, LoginFailure, QuizDeadline, Role
 from quizzes.selectors import is_instructor
 
 STUDENT_GROUP = "student"
@@ -138,6 +138,17 @@ def co_instructor_add(*, classroom: Classroom, by, username: str) -> ClassMember
         classroom=classroom, user=user, defaults={"role": Role.INSTRUCTOR}
     )
     return membership
+
+
+def classroom_test_answers_set(*, classroom: Classroom, by, rule: str) -> Classroom:
+    """When the class's students see a test's right answers (see quizzes.selectors.key_release)."""
+    if not _teaches(by, classroom):
+        raise NotAllowed("Only the class's instructors change when answers are shown.")
+    if rule not in AnswersShown.values:
+        raise ValueError(f"unknown rule {rule!r}")
+    classroom.test_answers = rule
+    classroom.save(update_fields=["test_answers"])
+    return classroom
 
 
 def deadline_set(*, classroom: Classroom, by, quiz: str, due_at: datetime) -> QuizDeadline:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("classes/<int:classroom_id>/", views.class_dashboard, name="class_dashboard"),
     path("classes/<int:classroom_id>/settings/", views.class_settings, name="class_settings"),
     path("classes/<int:classroom_id>/instructors/", views.class_instructor_add, name="class_instructor_add"),
+    path("classes/<int:classroom_id>/answers/", views.class_test_answers, name="class_test_answers"),
     path("classes/<int:classroom_id>/deadlines/", views.class_deadline_set, name="class_deadline_set"),
     path(
         "classes/<int:classroom_id>/deadlines/<int:deadline_id>/delete/",

@@ -29,9 +29,10 @@ from accounts.forms import (
     LoginForm,
     ProfileForm,
     SignupForm,
+    TestAnswersForm,
 )
 from accounts.markup import format_html, format_html_join
-from accounts.models import QuizDeadline
+from accounts.models import AnswersShown, QuizDeadline
 from config.redirects import back_to
 from courses.selectors import flashcards_due
 from mlworker import services as job_services
@@ -308,7 +309,9 @@ def class_settings(request, classroom_id):
     return _settings_page(request, _taught(request, classroom_id))
 
 
-def _settings_page(request, classroom, *, deadline_form=None, extension_form=None, status=200):
+def _settings_page(
+    request, classroom, *, deadline_form=None, extension_form=None, answers_form=None, status=200
+):  # fmt: skip
     """The class's settings; a form sent back with errors shows them beside its fields, with what was typed."""
     titles = selectors.quiz_titles()
     deadlines = selectors.class_deadlines(classroom=classroom)
@@ -325,6 +328,7 @@ def _settings_page(request, classroom, *, deadline_form=None, extension_form=Non
             "deadlines": deadlines,
             "titles": titles,
             "instructor_form": CoInstructorForm(),
+            "answers_form": answers_form or TestAnswersForm(initial={"test_answers": classroom.test_answers}),
             "deadline_form": deadline_form or DeadlineForm(quizzes=titles),
             "extension_form": extension_form
             or ExtensionForm(deadlines=deadlines, students=students, titles=titles, auto_id="ext_%s"),
@@ -344,6 +348,26 @@ def class_instructor_add(request, classroom_id):
             messages.success(request, f"{m.user.username} now teaches this class too.")
         except services.NoSuchUser as exc:
             messages.error(request, str(exc))
+    return redirect("accounts:class_settings", classroom.pk)
+
+
+MSG_TEST_ANSWERS = {
+    AnswersShown.AFTER_HAND_IN: "Saved: students see a test's right answers as soon as they hand it in.",
+    AnswersShown.AFTER_DEADLINE: "Saved: students see a test's right answers after the quiz's deadline, "
+    "or as soon as they hand it in if the quiz has no deadline.",
+    AnswersShown.NEVER: "Saved: students never see a test's right answers, only their scores and their own answers.",
+}
+
+
+@login_required
+@require_POST
+def class_test_answers(request, classroom_id):
+    classroom = _taught(request, classroom_id)
+    form = TestAnswersForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, classroom, answers_form=form, status=400)
+    services.classroom_test_answers_set(classroom=classroom, by=request.user, rule=form.cleaned_data["test_answers"])
+    messages.success(request, MSG_TEST_ANSWERS[classroom.test_answers])
     return redirect("accounts:class_settings", classroom.pk)
 
 

@@ -149,6 +149,7 @@ class ResultView:
     key: list[str]
     key_points: list[tuple[str, bool | None]]
     show_key: bool
+    hidden: bool = False  # the right answers are not the student's to see yet: not even right or wrong
 
     @property
     def score_percent(self) -> int | None:
@@ -165,8 +166,11 @@ def answer_status(answer: Answer) -> str:
     return "final"
 
 
-def result_view(answer: Answer, *, show_key: bool = True) -> ResultView:
+def result_view(answer: Answer, *, show_key: bool = True, hidden: bool = False) -> ResultView:
+    """With `hidden`, only the student's own answer and where its grading stands: no verdict, no
+    score, no grader feedback (it quotes key points), no key, no explanation."""
     question = answer.question
+    show_key = show_key and not hidden
     points: list[tuple[str, bool | None]] = []
     if question.is_free_text and show_key:
         covered = (answer.grader_result or {}).get("covered") or []
@@ -180,4 +184,5 @@ def result_view(answer: Answer, *, show_key: bool = True) -> ResultView:
         key=key_words(question) if show_key else [],
         key_points=points,
         show_key=show_key,
+        hidden=hidden,
     )

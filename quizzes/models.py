@@ -119,7 +119,12 @@ class Attempt(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=1), name="attempt_score_0_to_1"
-            )
+            ),
+            # A second open test of a quiz would let a student hand one in blank to read the key
+            # for the other; attempt_start resumes the open one, and this settles a race of two starts.
+            models.UniqueConstraint(
+                fields=["user", "quiz"], condition=Q(state="in_progress", mode="test"), name="one_open_test_per_quiz"
+            ),
         ]
 
     def __str__(self):

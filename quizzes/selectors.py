@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from accounts.selectors import class_students, students_taught_by
+from accounts.models import AnswersShown
+from accounts.selectors import class_students, students_taught_by, test_answer_rules
 from courses.models import Section
 from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question, Verdict
 
@@ -139,6 +142,96 @@ def answer_at(*, attempt: Attempt, position: int) -> Answer:
     if answer is None:
         raise Http404("This attempt has no such question.")
     return answer
+
+
+# ---------------------------------------------------------------- who sees the right answers
+# A test's right answers (the key, explanations, reference answers, key points, and whether each
+# answer was right) reach its student when every class they sit in allows it: the strictest class
+# wins. Instructors always see them. And while a student has a test open, no page of theirs shows
+# the answers to its questions: not an older test's review, not a practice of the same questions.
+
+
+def open_tests(*, user) -> list[Attempt]:
+    """The user's tests not yet handed in: at most one per quiz (the database holds to that)."""
+    if not user.is_authenticated:
+        return []
+    tests = Attempt.objects.filter(user=user, mode=Attempt.Mode.TEST, state=Attempt.State.IN_PROGRESS)
+    return list(tests.only("pk", "user_id", "quiz", "mode", "state", "question_ids", "deadline").order_by("pk"))
+
+
+def open_test_of(tests: list[Attempt], quiz: str) -> Attempt | None:
+    return next((t for t in tests if t.quiz == quiz), None)
+
+
+def test_sharing_questions(*, tests: list[Attempt], question_ids) -> Attempt | None:
+    """The first of these open tests that asks any of these questions."""
+    wanted = set(question_ids)
+    return next((t for t in tests if wanted.intersection(t.question_ids)), None)
+
+
+def practice_blocked_by(*, tests: list[Attempt], quiz: str) -> Attempt | None:
+    """The open test that closes practice of `quiz`: one that asks a question practice could draw.
+    The chapter quiz draws from every section, so any open test closes its practice, and an open
+    chapter test closes the practice of each section it took a question from."""
+    if not tests:
+        return None
+    if quiz == CHAPTER_QUIZ:
+        return tests[0]
+    same = open_test_of(tests, quiz)
+    if same is not None:
+        return same
+    others = [t for t in tests if t.quiz == CHAPTER_QUIZ]
+    if not others:
+        return None  # a section's questions are in no other section's quiz
+    pool = Question.objects.filter(section__slug=quiz, pk__in={pk for t in others for pk in t.question_ids})
+    return test_sharing_questions(tests=others, question_ids=pool.values_list("pk", flat=True))
+
+
+NEVER = None
+
+
+def answers_release_at(rules: list[tuple[str, datetime | None]], handed_in: datetime) -> datetime | None:
+    """When a test handed in at `handed_in` shows its right answers under these classes' rules
+    (see accounts.selectors.test_answer_rules); None for never. No class: at hand-in."""
+    at = handed_in
+    for rule, due in rules:
+        if rule == AnswersShown.NEVER:
+            return NEVER
+        if rule == AnswersShown.AFTER_DEADLINE and due is not None:
+            at = max(at, due)
+    return at
+
+
+@dataclass(frozen=True)
+class KeyRelease:
+    shown: bool
+    at: datetime | None = None  # while hidden: when they will be shown; None for never
+
+
+SHOWN = KeyRelease(shown=True)
+
+
+def key_release(*, attempt: Attempt, viewer, now=None) -> KeyRelease:
+    """Whether `viewer` sees the right answers of this handed-in attempt. The only other people who
+    may read an attempt are its student's instructors (attempts_visible_to), and they always do."""
+    if attempt.is_open:
+        return KeyRelease(shown=False, at=NEVER)
+    if attempt.is_practice or attempt.user_id != viewer.pk:
+        return SHOWN
+    at = answers_release_at(test_answer_rules(user_id=attempt.user_id, quiz=attempt.quiz), attempt.submitted_at)
+    if (at is not None and (now or timezone.now()) >= at) or is_instructor(viewer):
+        return SHOWN
+    return KeyRelease(shown=False, at=at)
+
+
+def questions_hidden_from(*, viewer, attempt: Attempt) -> tuple[set[int], Attempt | None]:
+    """The questions of `attempt` whose answers its student may not see now because an open test
+    of theirs asks them, and the first such test (None when there is none)."""
+    if attempt.user_id != viewer.pk:
+        return set(), None
+    tests = [t for t in open_tests(user=viewer) if t.pk != attempt.pk]
+    hidden = {pk for t in tests for pk in t.question_ids}.intersection(attempt.question_ids)
+    return hidden, test_sharing_questions(tests=tests, question_ids=hidden)
 
 
 # ---------------------------------------------------------------- instructors

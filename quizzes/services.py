@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -34,6 +34,14 @@ MSG_NO_ANSWER = "No answer was given."
 
 class AttemptClosed(Exception):
     """The attempt no longer takes answers: it was handed in, or its time ran out."""
+
+
+class PracticeClosed(Exception):
+    """Practice would show the answers to questions of a test the student has open."""
+
+    def __init__(self, test: Attempt):
+        super().__init__(f"test {test.pk} of {test.quiz!r} is open")
+        self.test = test
 
 
 # ---------------------------------------------------------------- the bank
@@ -136,11 +144,49 @@ def _draw_order(rng: random.Random, items: list) -> list:
     return order
 
 
+def _open_tests(user, now) -> list[Attempt]:
+    """The user's open tests, once any whose time ran out are handed in."""
+    from quizzes.selectors import open_tests
+
+    tests = open_tests(user=user)
+    if any(_time_is_up(t, now) for t in tests):
+        for test in tests:
+            attempt_close_if_expired(attempt=test, now=now)
+        tests = open_tests(user=user)
+    return tests
+
+
+def practice_check_open(*, user, quiz: str, question_ids=None, now=None) -> None:
+    """PracticeClosed while an open test of the user's asks a question this practice could show:
+    one of `question_ids` (an attempt's), or, without them, any the quiz draws from."""
+    from quizzes.selectors import practice_blocked_by, test_sharing_questions
+
+    tests = _open_tests(user, now or timezone.now())
+    if question_ids is None:
+        blocker = practice_blocked_by(tests=tests, quiz=quiz)
+    else:
+        blocker = test_sharing_questions(tests=tests, question_ids=question_ids)
+    if blocker is not None:
+        raise PracticeClosed(blocker)
+
+
 def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: random.Random | None = None) -> Attempt:
     """Draw a fresh attempt: the section's questions (or a random set for the chapter quiz) in a
-    new order, each choice list in a new order too."""
+    new order, each choice list in a new order too.
+
+    A student has at most one open test of a quiz: asking for another gives back the open one
+    (whatever `timed` says). Practice is refused (PracticeClosed) while an open test asks a
+    question the practice could show the answer to."""
     if mode not in Attempt.Mode.values:
         raise ValueError(f"unknown mode {mode!r}")
+    from quizzes.selectors import open_test_of
+
+    if mode == Attempt.Mode.TEST:
+        current = open_test_of(_open_tests(user, timezone.now()), quiz)
+        if current is not None:
+            return current
+    else:
+        practice_check_open(user=user, quiz=quiz)
     rng = rng or random.SystemRandom()
     pool = Question.objects.filter(is_active=True)
     if quiz != CHAPTER_QUIZ:
@@ -160,20 +206,27 @@ def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: rando
     deadline = None
     if timed and mode == Attempt.Mode.TEST:
         deadline = now + timedelta(seconds=size * settings.JOURNEY_TEST_SECONDS_PER_QUESTION)
-    with transaction.atomic():
-        attempt = Attempt.objects.create(
-            user=user,
-            quiz=quiz,
-            mode=mode,
-            question_ids=[pk for pk, *_ in drawn],
-            shuffles=shuffles,
-            started_at=now,
-            deadline=deadline,
-        )
-        Answer.objects.bulk_create(
-            Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
-        )
-        progress_refresh(user_ids=[user.pk])  # the class pages' "last seen"
+    try:
+        with transaction.atomic():
+            attempt = Attempt.objects.create(
+                user=user,
+                quiz=quiz,
+                mode=mode,
+                question_ids=[pk for pk, *_ in drawn],
+                shuffles=shuffles,
+                started_at=now,
+                deadline=deadline,
+            )
+            Answer.objects.bulk_create(
+                Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
+            )
+            progress_refresh(user_ids=[user.pk])  # the class pages' "last seen"
+    except IntegrityError:
+        # Two starts at once (a double click, two tabs): the database let one test in, this is the other.
+        winner = Attempt.objects.filter(user=user, quiz=quiz, mode=mode, state=Attempt.State.IN_PROGRESS).first()
+        if mode != Attempt.Mode.TEST or winner is None:
+            raise
+        return winner
     return attempt
 
 
@@ -246,6 +299,8 @@ def _queue_free_text(answer_id: int, now) -> None:
 def answer_check(*, attempt: Attempt, position: int, now=None) -> Answer:
     """Practice mode: grade one answer now, so the student sees right or wrong and the explanation."""
     now = now or timezone.now()
+    if attempt.is_practice:
+        practice_check_open(user=attempt.user, quiz=attempt.quiz, question_ids=attempt.question_ids, now=now)
     with transaction.atomic():
         locked = _lock_open(attempt, now, mode=Attempt.Mode.PRACTICE)
         answer = Answer.objects.select_related("question").get(attempt=locked, position=position)

@@ -43,18 +43,57 @@ def index(request):
     )
 
 
+MSG_RESUMED = "You already have a test of this quiz open, so here it is again. Hand it in to start a new one."
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def start(request, slug):
     quiz = selectors.quiz_get(slug=slug)
     form = StartForm(request.POST or None)
+    tests = selectors.open_tests(user=request.user)
+    status = 200
     if request.method == "POST" and quiz.pool and form.is_valid():
-        attempt = services.attempt_start(
-            user=request.user, quiz=quiz.slug, mode=form.cleaned_data["mode"], timed=form.cleaned_data["timed"]
-        )
-        return redirect(attempt)
-    attempts = selectors.attempts_of_quiz(user=request.user, quiz=quiz.slug)
-    return render(request, "quizzes/start.html", {"quiz": quiz, "form": form, "attempts": attempts})
+        try:
+            attempt = services.attempt_start(
+                user=request.user, quiz=quiz.slug, mode=form.cleaned_data["mode"], timed=form.cleaned_data["timed"]
+            )
+        except services.PracticeClosed as exc:
+            tests, status = [exc.test], 409
+        else:
+            if any(t.pk == attempt.pk for t in tests):
+                messages.info(request, MSG_RESUMED)
+            return redirect(attempt)
+    blocker = selectors.practice_blocked_by(tests=tests, quiz=quiz.slug) if quiz.pool else None
+    return render(
+        request,
+        "quizzes/start.html",
+        {
+            "quiz": quiz,
+            "form": form,
+            "attempts": selectors.attempts_of_quiz(user=request.user, quiz=quiz.slug),
+            "open_test": selectors.open_test_of(tests, quiz.slug),
+            "practice_closed_by": blocker,
+            "blocker_title": blocker and selectors.quiz_title(attempt=blocker),
+        },
+        status=status,
+    )
+
+
+def _practice_closed(request, attempt: Attempt) -> Attempt | None:
+    """The open test that closes this open practice attempt of the user's, if any. The caller sends
+    the student to the quiz's start page, which says why and links back to the test."""
+    if not (attempt.is_open and attempt.is_practice and attempt.user_id == request.user.pk):
+        return None
+    try:
+        services.practice_check_open(user=request.user, quiz=attempt.quiz, question_ids=attempt.question_ids)
+    except services.PracticeClosed as exc:
+        return exc.test
+    return None
+
+
+def _to_start(attempt: Attempt):
+    return redirect("quizzes:section", attempt.quiz)
 
 
 def _attempt_or_closed(request, attempt_id, *, read_only: bool = False) -> Attempt:
@@ -74,9 +113,12 @@ def _attempt_or_closed(request, attempt_id, *, read_only: bool = False) -> Attem
 @require_GET
 def attempt(request, attempt_id):
     # django_session, auth_user, attempt, answers with their questions and sections, quiz title
+    # + the student's open tests, in practice
     attempt = _attempt_or_closed(request, attempt_id)
     if not attempt.is_open:
         return redirect("quizzes:review", attempt.pk)
+    if _practice_closed(request, attempt):
+        return _to_start(attempt)
     items = []
     for answer in selectors.attempt_answers(attempt=attempt, with_terms=attempt.is_practice):
         checked = attempt.is_practice and answer.verdict
@@ -124,6 +166,8 @@ def attempt_save(request, attempt_id):
         if not attempt.timed_out:
             messages.info(request, MSG_CLOSED)
         return redirect("quizzes:review", attempt.pk)
+    if _practice_closed(request, attempt):
+        return _to_start(attempt)
     try:
         responses, cut = _read_answers(attempt, request.POST)
     except BadAnswer as exc:
@@ -157,6 +201,8 @@ def answer_autosave(request, attempt_id, position):
     answer = selectors.answer_at(attempt=attempt, position=position)
     if not attempt.is_open:
         return JsonResponse({"closed": True, "url": reverse("quizzes:review", args=[attempt.pk])}, status=409)
+    if _practice_closed(request, attempt):
+        return JsonResponse({"closed": True, "url": reverse("quizzes:section", args=[attempt.quiz])}, status=409)
     try:
         response, cut = response_from_post(attempt, answer.question, position, request.POST)
     except BadAnswer as exc:
@@ -179,6 +225,8 @@ def answer_autosave(request, attempt_id, position):
 @require_POST
 def attempt_submit(request, attempt_id):
     attempt = _attempt_or_closed(request, attempt_id)
+    if _practice_closed(request, attempt):
+        return _to_start(attempt)
     if attempt.is_open:
         services.attempt_submit(attempt=attempt)
     return redirect("quizzes:review", attempt.pk)
@@ -187,11 +235,16 @@ def attempt_submit(request, attempt_id):
 @login_required
 @require_GET
 def review(request, attempt_id):
-    # django_session, auth_user, attempt, answers with questions and sections, their glossary terms, quiz title
+    # django_session, auth_user, attempt, answers with questions and sections, their glossary terms, quiz title;
+    # for its student: their open tests, and for a test their classes' rules (+ auth_group when hidden)
     attempt = _attempt_or_closed(request, attempt_id, read_only=True)
     if attempt.is_open:
         return redirect("quizzes:attempt", attempt.pk)
-    items = [result_view(a) for a in selectors.attempt_answers(attempt=attempt, with_terms=True)]
+    release, hidden, test = _what_is_hidden(request, attempt)
+    items = [
+        result_view(a, hidden=not release.shown or a.question_id in hidden)
+        for a in selectors.attempt_answers(attempt=attempt, with_terms=True)
+    ]
     return render(
         request,
         "quizzes/review.html",
@@ -202,8 +255,19 @@ def review(request, attempt_id):
             "items": items,
             "waiting": any(i.status in ("pending", "review") for i in items),
             "right": sum(1 for i in items if i.answer.verdict == Verdict.CORRECT),
+            "release": release,
+            "hidden_by": test,
+            "hidden_by_title": test and selectors.quiz_title(attempt=test),
         },
     )
+
+
+def _what_is_hidden(request, attempt: Attempt) -> tuple[selectors.KeyRelease, set[int], Attempt | None]:
+    """What of a handed-in attempt's results the viewer may not see: the whole key (the class's
+    rule), and the questions an open test of theirs asks (with the first such test)."""
+    release = selectors.key_release(attempt=attempt, viewer=request.user)
+    hidden, test = selectors.questions_hidden_from(viewer=request.user, attempt=attempt)
+    return release, hidden, test
 
 
 @login_required
@@ -212,15 +276,23 @@ def review(request, attempt_id):
 def attempt_status(request, attempt_id):
     """Small JSON for the page's script. Before hand-in it says what is saved and, in practice,
     how each checked answer did; a test's results appear only once it is handed in."""
-    # django_session, auth_user, attempt, answers with questions and sections (+ their glossary terms)
+    # django_session, auth_user, attempt, answers with questions and sections (+ their glossary terms);
+    # once handed in or in practice, for its student: their open tests, and for a test their classes' rules
     attempt = _attempt_or_closed(request, attempt_id, read_only=True)
     shows_results = not attempt.is_open or attempt.is_practice
+    if shows_results and not attempt.is_open:
+        release, hidden, _test = _what_is_hidden(request, attempt)
+    elif shows_results:
+        release = selectors.SHOWN
+        hidden, _test = selectors.questions_hidden_from(viewer=request.user, attempt=attempt)
     rows, right = [], 0
     for answer in selectors.attempt_answers(attempt=attempt, with_terms=shows_results):
         right += answer.verdict == Verdict.CORRECT
         row = {"n": answer.position, "saved": answer.response is not None}
         if shows_results:
-            item = result_view(answer, show_key=not attempt.is_open)
+            item = result_view(
+                answer, show_key=not attempt.is_open, hidden=not release.shown or answer.question_id in hidden
+            )
             row["status"] = item.status
             if item.status != "unchecked":
                 row["html"] = render_to_string("quizzes/_result.html", {"item": item}, request=request)

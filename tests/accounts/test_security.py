@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from accounts.models import ClassMembership, Classroom, QuizDeadline
+from accounts.models import AnswersShown, ClassMembership, Classroom, QuizDeadline
 from mlworker.models import DatasetState, JobState, TrainingJob, UserDataset
 from mlworker.services import job_submit
-from quizzes.models import Answer
+from quizzes.models import Answer, Attempt
 from quizzes.services import answer_grading_failed, answers_save, attempt_start, attempt_submit
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +92,12 @@ def matrix(w):
             "post",
             reverse("accounts:class_instructor_add", args=[c.pk]),
             {"username": "nobody"},
+            _expect(302),
+        ),  # fmt: skip
+        "accounts:class_test_answers": (
+            "post",
+            reverse("accounts:class_test_answers", args=[c.pk]),
+            {"test_answers": "never"},
             _expect(302),
         ),  # fmt: skip
         "accounts:class_deadline_set": (
@@ -213,6 +219,7 @@ def test_refused_posts_change_nothing(world, clients, role):
         if method == "post" and name != "accounts:class_create":
             clients[role].post(url, data)
     assert QuizDeadline.objects.filter(pk=world["d"].pk).exists()
+    assert Classroom.objects.get(pk=world["c"].pk).test_answers == AnswersShown.AFTER_DEADLINE
     world["job"].refresh_from_db()
     assert world["job"].state == JobState.QUEUED and not world["job"].cancel_requested
     if role != "owner":
@@ -230,6 +237,7 @@ def test_the_classs_instructor_grades_through_the_bulk_post(world, clients):
 
 @pytest.mark.parametrize(
     "name", ["accounts:class_instructor_add", "accounts:class_deadline_set", "accounts:class_extension_grant",
+             "accounts:class_test_answers",
              "accounts:class_job_cancel", "accounts:class_deadline_delete", "accounts:class_create",
              "quizzes:review_bulk"],
 )  # fmt: skip
@@ -264,6 +272,38 @@ def test_every_state_change_needs_the_csrf_token(world, instructor, student):
     assert world["job"].state == JobState.QUEUED
     world["waiting"].refresh_from_db()
     assert world["waiting"].needs_review
+
+
+# ---------------------------------------------------------------- the attempt rules
+# One open test per quiz per student, practice closed while a test of the same questions is open,
+# and a test's right answers only where the class's rule allows (tests/quizzes/test_answer_key.py
+# has each rule in detail). Here: what each role gets.
+
+KEY_SEEN = {"owner": False, "instructor": True}  # every other role: 404 (the matrix above)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_sees_a_tests_answers_only_as_the_rule_allows(world, clients, role):
+    QuizDeadline.objects.create(classroom=world["c"], quiz=world["attempt"].quiz, due_at="2030-01-01T00:00Z")
+    review = clients[role].get(reverse("quizzes:review", args=[world["attempt"].pk]))
+    status = clients[role].get(reverse("quizzes:status", args=[world["attempt"].pk]))
+    if role not in KEY_SEEN:
+        assert review.status_code == status.status_code == (302 if role == "anonymous" else 404)
+        return
+    page = review.content.decode() + "".join(row.get("html", "") for row in status.json()["answers"])
+    assert ("EXPLAIN-ML" in page) is KEY_SEEN[role]
+
+
+@pytest.mark.parametrize("role", ["owner", "student2", "other_student", "instructor"])
+def test_each_signed_in_role_gets_one_open_test_per_quiz_and_no_practice_beside_it(clients, role, world):
+    client = clients[role]
+    start = reverse("quizzes:section", args=["history"])
+    first, second = client.post(start, {"mode": "test"}), client.post(start, {"mode": "test"})
+    assert first.status_code == second.status_code == 302 and first["Location"] == second["Location"]
+    practice = client.post(start, {"mode": "practice"})
+    assert practice.status_code == 409 and first["Location"] in practice.content.decode()
+    test = Attempt.objects.get(pk=int(first["Location"].rstrip("/").split("/")[-1]))
+    assert Attempt.objects.filter(user=test.user, quiz="history", state="in_progress").count() == 1
 
 
 # ---------------------------------------------------------------- every URL accounted for

@@ -204,6 +204,7 @@ def test_every_control_has_a_label_and_every_question_a_fieldset_and_legend(clie
         page = Page(client.get(url("attempt", attempt)).content.decode())
         assert page.controls and all(c.get("id") in page.labels for c in page.controls)
         assert page.fieldsets == page.legends == 8
+        attempt_submit(attempt=attempt)  # practice is closed while a test of the quiz is open
     start = Page(client.get(reverse("quizzes:section", args=["history"])).content.decode())
     assert start.controls and all(c.get("id") in start.labels for c in start.controls)
 
@@ -379,9 +380,10 @@ def test_the_attempt_page_query_count_does_not_grow_with_questions(
         # and the section's title (the chapter quiz's title needs no query)
         with django_assert_num_queries(4 if quiz == "chapter" else 5):
             assert client.get(url("attempt", attempt)).status_code == 200
+        attempt_submit(attempt=attempt)
     practice = attempt_start(user=student, quiz="history", mode="practice")
-    # ... and, in practice, the glossary terms of checked answers
-    with django_assert_num_queries(6):
+    # ... and, in practice, the glossary terms of checked answers and the student's open tests
+    with django_assert_num_queries(7):
         assert client.get(url("attempt", practice)).status_code == 200
 
 
@@ -392,12 +394,14 @@ def test_the_review_page_query_count_does_not_grow_with_questions(
     for quiz in ("history", "chapter", "machine-learning"):
         attempt = attempt_start(user=student, quiz=quiz, mode="test")
         client.post(url("save", attempt), {**all_right(attempt), "action": "submit"})
-        # django_session, auth_user, attempt, answers with questions and sections, their glossary terms,
-        # and the section's title (none for the chapter quiz)
-        with django_assert_num_queries(5 if quiz == "chapter" else 6):
+        # django_session, auth_user, attempt, the student's open tests, their classes' rules for showing
+        # answers, answers with questions and sections, their glossary terms, and the section's title
+        # (none for the chapter quiz)
+        with django_assert_num_queries(7 if quiz == "chapter" else 8):
             assert client.get(url("review", attempt)).status_code == 200
-        # django_session, auth_user, attempt, answers with questions and sections, their glossary terms
-        with django_assert_num_queries(5):
+        # django_session, auth_user, attempt, the student's open tests, their classes' rules,
+        # answers with questions and sections, their glossary terms
+        with django_assert_num_queries(7):
             assert client.get(url("status", attempt)).status_code == 200
 
 
