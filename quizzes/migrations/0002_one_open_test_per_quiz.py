@@ -26,7 +26,7 @@ def hand_in_extra_open_tests(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("quizzes", "0001_initial"),
-        ("accounts", "0006_class_test_answers"),
+        ("accounts", "0007_class_test_answers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

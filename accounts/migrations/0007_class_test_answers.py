@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0005_class_sums_fill"),
+        ("accounts", "0006_login_failure_by_address"),
     ]
 
     operations = [
