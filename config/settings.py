@@ -160,7 +160,9 @@ CELERY_TASK_ROUTES = {
     "mlworker.tasks.train": {"queue": "gpu"},
     # Predictions have their own queue and worker, so that they answer while a training runs.
     "mlworker.tasks.predict": {"queue": "predict"},
-    "mlworker.tasks.dataset_check": {"queue": "cpu"},
+    # Checking a student's zip decodes every image in it: its own queue and worker, so that a slow
+    # zip never holds up free-text grading or housekeeping on `cpu`.
+    "mlworker.tasks.dataset_check": {"queue": "uploads"},
     "mlworker.tasks.*": {"queue": "cpu"},
     "quizzes.tasks.*": {"queue": "cpu"},
     "courses.tasks.*": {"queue": "cpu"},

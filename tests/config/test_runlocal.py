@@ -20,3 +20,13 @@ def test_predictions_do_not_share_a_worker_with_training():
     predict = [name for name, c in commands.items() if "predict" in _queues(c)]
     gpu = [name for name, c in commands.items() if "gpu" in _queues(c)]
     assert len(predict) == 1 and predict != gpu and _queues(commands[predict[0]]) == {"predict"}
+
+
+def test_upload_checks_have_their_own_worker_away_from_grading_and_housekeeping():
+    from django.conf import settings
+
+    commands = process_commands("python", "127.0.0.1:8000")
+    assert settings.CELERY_TASK_ROUTES["mlworker.tasks.dataset_check"]["queue"] == "uploads"
+    uploads = [name for name, c in commands.items() if "uploads" in _queues(c)]
+    assert len(uploads) == 1 and _queues(commands[uploads[0]]) == {"uploads"}
+    assert "-B" not in commands[uploads[0]]  # beat (housekeeping) stays with the cpu worker
