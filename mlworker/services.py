@@ -441,6 +441,46 @@ def predictions_reap(*, now=None) -> list[int]:
     return failed
 
 
+PREDICTION_TASK_SECONDS = 300  # the predict task's hard time limit: Celery kills it past this
+PREDICTION_MAX_ATTEMPTS = 2  # a prediction whose worker died is tried once more, then failed
+
+
+def predictions_requeue_lost(*, now=None) -> tuple[list[int], list[int]]:
+    """Running predictions whose worker died: queue them again once, as jobs are; fail them after that.
+
+    A worker is known dead when its presence row stopped beating, or was restarted, since it claimed
+    the prediction; a pool child killed under a live worker shows only as a prediction running past
+    the task's time limit. Returns (queued again, failed)."""
+    from mlworker.models import WorkerPresence
+
+    now = now or timezone.now()
+    alive_since = now - timedelta(seconds=3 * settings.JOURNEY_WORKER_BEAT_SECONDS)
+    overdue = now - timedelta(seconds=PREDICTION_TASK_SECONDS + 60)
+    running = Prediction.objects.filter(state=PredictionState.RUNNING, started_at__isnull=False)
+    requeued, failed = [], []
+    for p in running.only("id", "worker", "started_at", "attempts"):
+        alive = (
+            bool(p.worker)
+            and WorkerPresence.objects.filter(
+                hostname=p.worker, seen_at__gte=alive_since, started_at__lte=p.started_at
+            ).exists()
+        )
+        unknown = not p.worker  # claimed before claims recorded their worker: only the time limit tells
+        if p.started_at >= overdue and (alive or unknown):
+            continue
+        same_claim = Prediction.objects.filter(pk=p.pk, state=PredictionState.RUNNING, started_at=p.started_at)
+        if p.attempts < PREDICTION_MAX_ATTEMPTS:
+            if same_claim.update(state=PredictionState.QUEUED, dispatched_at=None, started_at=None, worker=""):
+                requeued.append(p.pk)
+        elif same_claim.update(
+            state=PredictionState.FAILED, finished_at=now, error_message=MSG_PREDICTION_LOST.format(prediction_id=p.pk)
+        ):
+            failed.append(p.pk)
+    if requeued or failed:
+        log.warning("predictions whose worker died: %s queued again, %s failed", requeued, failed)
+    return requeued, failed
+
+
 def predictions_redispatch(*, now=None) -> list[int]:
     """Queued predictions whose message never reached the broker, or seems lost: send them again."""
     now = now or timezone.now()
@@ -577,6 +617,37 @@ def datasets_reap(*, now=None) -> list[int]:
     if rejected:
         log.warning("data sets %s: check not finished within %s s; rejected", rejected, timeout)
     return rejected
+
+
+def uploads_sweep(*, now=None) -> list[str]:
+    """Delete the zips in `uploads/` older than the check's time limit that no check waits for: a
+    check that died with its worker (it had taken the zip off its row) or a data set deleted meanwhile."""
+    from django.core.files.storage import default_storage
+
+    now = now or timezone.now()
+    old = now - timedelta(seconds=settings.JOURNEY_DATASET_CHECK_TIMEOUT)
+    try:
+        _, names = default_storage.listdir("uploads")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    waiting = set(
+        UserDataset.objects.filter(state=DatasetState.CHECKING).exclude(upload="").values_list("upload", flat=True)
+    )
+    removed = []
+    for name in sorted(names):
+        path = f"uploads/{name}"
+        if path in waiting:
+            continue
+        try:
+            if default_storage.get_modified_time(path) >= old:
+                continue
+        except FileNotFoundError:
+            continue
+        default_storage.delete(path)
+        removed.append(path)
+    if removed:
+        log.warning("removed %s orphaned upload(s): %s", len(removed), removed)
+    return removed
 
 
 def _delete_tree(storage, prefix: str) -> None:

@@ -18,6 +18,7 @@ from config.logging import job_context
 from mlworker.models import JobState
 from mlworker.services import (
     MSG_TIME_LIMIT,
+    PREDICTION_TASK_SECONDS,
     datasets_reap,
     datasets_redispatch,
     job_claim,
@@ -26,6 +27,8 @@ from mlworker.services import (
     jobs_redispatch,
     predictions_reap,
     predictions_redispatch,
+    predictions_requeue_lost,
+    uploads_sweep,
 )
 
 log = logging.getLogger(__name__)
@@ -143,9 +146,14 @@ def housekeeping() -> dict:
         "reaped": jobs_reap(),
         "dispatched": jobs_redispatch(),
         "predictions_failed": predictions_reap(),
+    }
+    result["predictions_requeued"], lost = predictions_requeue_lost()
+    result["predictions_failed"] += lost
+    result |= {
         "predictions_dispatched": predictions_redispatch(),
         "datasets_rejected": datasets_reap(),
         "datasets_dispatched": datasets_redispatch(),
+        "uploads_removed": uploads_sweep(),
     }
     if any(result.values()):
         log.info("housekeeping: %s", {k: v for k, v in result.items() if v})
@@ -182,10 +190,19 @@ def _local_model(job) -> Path:
     return local
 
 
-@shared_task(name="mlworker.tasks.predict", acks_late=True, time_limit=300, soft_time_limit=240)
-def predict(prediction_id: int) -> None:
-    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training)."""
+@shared_task(
+    name="mlworker.tasks.predict",
+    bind=True,
+    acks_late=True,
+    time_limit=PREDICTION_TASK_SECONDS,
+    soft_time_limit=PREDICTION_TASK_SECONDS - 60,
+)
+def predict(self, prediction_id: int) -> None:
+    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training).
+
+    The claim records the worker: if it dies, housekeeping queues the prediction once more."""
     from django.core.files.storage import default_storage
+    from django.db.models import F
     from django.utils import timezone
     from PIL import Image
 
@@ -193,7 +210,10 @@ def predict(prediction_id: int) -> None:
     from mlworker.predicting import predict as run_predict
 
     claimed = Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
-        state=PredictionState.RUNNING, started_at=timezone.now()
+        state=PredictionState.RUNNING,
+        started_at=timezone.now(),
+        worker=self.request.hostname or "",
+        attempts=F("attempts") + 1,
     )
     if not claimed:
         return
