@@ -180,7 +180,9 @@ CELERY_TASK_ROUTES = {
     "mlworker.tasks.train": {"queue": "gpu"},
     # Predictions have their own queue and worker, so that they answer while a training runs.
     "mlworker.tasks.predict": {"queue": "predict"},
-    "mlworker.tasks.dataset_check": {"queue": "cpu"},
+    # Checking a student's zip decodes every image in it: its own queue and worker, so that a slow
+    # zip never holds up free-text grading or housekeeping on `cpu`.
+    "mlworker.tasks.dataset_check": {"queue": "uploads"},
     "mlworker.tasks.*": {"queue": "cpu"},
     "quizzes.tasks.*": {"queue": "cpu"},
     "courses.tasks.*": {"queue": "cpu"},
@@ -206,6 +208,9 @@ JOURNEY_MAX_BATCH_SIZE = env_int("JOURNEY_MAX_BATCH_SIZE", 256, minimum=2)
 JOURNEY_MAX_BATCH_IMAGES = env_int("JOURNEY_MAX_BATCH_IMAGES", 50, minimum=1)
 JOURNEY_MAX_DATASET_UPLOAD_MB = env_int("JOURNEY_MAX_DATASET_UPLOAD_MB", 200, minimum=1)
 JOURNEY_DATASET_MAX_FILES = env_int("JOURNEY_DATASET_MAX_FILES", 2000, minimum=10)
+# What each user may keep in file storage: their data sets' images and their predictions' images
+# (stored at the largest image size training uses, JOURNEY_MAX_IMAGE_SIZE, so this holds thousands).
+JOURNEY_STORAGE_QUOTA_MB = env_int("JOURNEY_STORAGE_QUOTA_MB", 500, minimum=1)
 JOURNEY_PREDICT_CACHE_MODELS = env_int("JOURNEY_PREDICT_CACHE_MODELS", 4, minimum=1)
 JOURNEY_PREDICT_CACHE_MB = env_int("JOURNEY_PREDICT_CACHE_MB", 1024, minimum=1)
 # Each worker says it is alive this often; the jobs pages count it online until three beats are missed.

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -6,6 +5,8 @@ from django.urls import include, path
 from accounts import views as account_views
 from config import views
 
+# No /media/ URL, in any mode (DEBUG included): every stored file (models, data-set images, top-loss
+# and prediction images) is served by a view of mlworker that asks mlworker/selectors.py who may see it.
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -32,8 +33,3 @@ urlpatterns = [
     path("quizzes/", include("quizzes.urls")),
     path("experiments/", include("mlworker.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

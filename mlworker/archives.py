@@ -30,10 +30,18 @@ class Limits:
     max_file_bytes: int = 10 * 2**20
     max_total_bytes: int = 500 * 2**20
     max_ratio: int = 200  # uncompressed / compressed size of one member: above this, a bomb
+    max_images: int | None = None  # images to decode at most; more is refused before any is opened
+    fit: int | None = None  # images come back no larger than training at this size uses (images.shrink)
 
 
 class ArchiveRejected(ValueError):
     pass
+
+
+class TooManyImages(ArchiveRejected):
+    def __init__(self, count: int, limit: int):
+        super().__init__(f"The archive holds {count:,} images; the most we accept at once is {limit:,}.")
+        self.count = count
 
 
 @dataclass(frozen=True)
@@ -91,30 +99,17 @@ def scan_zip(path, *, rule: str, limits: Limits = Limits()):
                 f"Unpacked, the archive would take {declared / 2**20:.0f} MB; the most we accept is "
                 f"{limits.max_total_bytes // 2**20} MB."
             )
+        # Decide about every member from the directory alone, then count what would be decoded:
+        # nothing is opened before the whole archive is known to be within the limits.
+        plan = [(info, _plan(info, rule, limits)) for info in members if not info.is_dir()]
+        to_open = sum(1 for _, step in plan if isinstance(step, str))
+        if limits.max_images is not None and to_open > limits.max_images:
+            raise TooManyImages(to_open, limits.max_images)
         total = 0
-        for info in members:
+        for info, step in plan:
             name = info.filename
-            base = PurePosixPath(name).name
-            if info.is_dir():
-                continue
-            if "__MACOSX" in PurePosixPath(name).parts or base in SYSTEM_NAMES or base.startswith("._"):
-                yield Skipped(name, "a system file, not an image")
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                yield Skipped(name, "a symbolic link; links are not followed")
-                continue
-            suffix = PurePosixPath(base).suffix.lower()
-            if suffix in ARCHIVE_SUFFIXES:
-                yield Skipped(name, "an archive inside the archive; those are not opened")
-                continue
-            if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
-                raise ArchiveRejected(
-                    f"{name} unpacks to {info.file_size / info.compress_size:.0f} times its packed size: "
-                    "this looks like a zip bomb, so the archive is refused."
-                )
-            label = label_for(name, rule)
-            if not label:
-                yield Skipped(name, "no label under the chosen rule (for folders: put it inside a class folder)")
+            if isinstance(step, Skipped):
+                yield step
                 continue
             with archive.open(info) as fh:
                 data = fh.read(limits.max_file_bytes + 1)  # never trust the declared size
@@ -125,8 +120,31 @@ def scan_zip(path, *, rule: str, limits: Limits = Limits()):
                 yield Skipped(name, f"larger than {limits.max_file_bytes // 2**20} MB")
                 continue
             try:
-                image = open_upload(data, name=base)
+                image = open_upload(data, name=PurePosixPath(name).name, fit=limits.fit)
             except ImageRejected as exc:
                 yield Skipped(name, str(exc))
                 continue
-            yield Item(name, label, image)
+            yield Item(name, step, image)
+
+
+def _plan(info: zipfile.ZipInfo, rule: str, limits: Limits) -> Skipped | str:
+    """What to do with one member, from the zip's directory alone: skip it (and why) or its label."""
+    name = info.filename
+    base = PurePosixPath(name).name
+    if "__MACOSX" in PurePosixPath(name).parts or base in SYSTEM_NAMES or base.startswith("._"):
+        return Skipped(name, "a system file, not an image")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return Skipped(name, "a symbolic link; links are not followed")
+    if PurePosixPath(base).suffix.lower() in ARCHIVE_SUFFIXES:
+        return Skipped(name, "an archive inside the archive; those are not opened")
+    if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+        raise ArchiveRejected(
+            f"{name} unpacks to {info.file_size / info.compress_size:.0f} times its packed size: "
+            "this looks like a zip bomb, so the archive is refused."
+        )
+    if info.file_size > limits.max_file_bytes:
+        return Skipped(name, f"larger than {limits.max_file_bytes // 2**20} MB")
+    label = label_for(name, rule)
+    if not label:
+        return Skipped(name, "no label under the chosen rule (for folders: put it inside a class folder)")
+    return label

@@ -154,9 +154,12 @@ class Prediction(models.Model):
     source_name = models.CharField(max_length=255, help_text="The uploaded file's name, as the student knows it.")
     image = models.CharField(max_length=300, help_text="The checked, re-encoded image in file storage.")
     thumbnail = models.CharField(max_length=300)
+    stored_bytes = models.PositiveBigIntegerField(default=0, help_text="Image and thumbnail, counted in the quota.")
     state = models.CharField(max_length=12, choices=PredictionState.choices, default=PredictionState.QUEUED)
     dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When the broker last took its message.")
     started_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims so far; a lost worker's is retried.")
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that claimed it last.")
     label = models.CharField(max_length=100, blank=True)
     classes = models.JSONField(default=list, blank=True)
     probabilities = models.JSONField(default=list, blank=True)
@@ -221,6 +224,9 @@ class UserDataset(models.Model):
     rule = models.CharField(max_length=20)
     created_at = models.DateTimeField(auto_now_add=True)
     upload = models.CharField(max_length=300, blank=True, help_text="The zip in storage until it is checked.")
+    stored_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="What it keeps in storage (the zip while checked, then the images), counted in the quota."
+    )
     state = models.CharField(max_length=12, choices=DatasetState.choices, default=DatasetState.CHECKING)
     classes = models.JSONField(default=dict, blank=True, help_text="label -> number of images")
     files = models.JSONField(default=list, blank=True, help_text="[folder, stored name] of every kept image")

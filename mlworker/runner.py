@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 
@@ -19,7 +20,9 @@ def _store_results(job_id: int, out_dir: Path, result) -> dict:
     from django.core.files import File
     from django.core.files.storage import default_storage
 
-    prefix = f"jobs/{job_id}"
+    # A random folder per run: the names in storage cannot be guessed (they are only ever served by
+    # views that check who asks, but a name that cannot be guessed is a second lock).
+    prefix = f"jobs/{job_id}/{uuid.uuid4().hex}"
     with open(result.export_path, "rb") as fh:
         model_file = default_storage.save(f"{prefix}/model.pkl", File(fh))
     top_losses = []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -52,6 +54,13 @@ MSG_DATASET_CHECK_STUCK = (
     "The check of this zip did not finish within {minutes} minutes (the checking service was down "
     "or stopped in the middle). Delete this data set and upload the zip again; a smaller zip is "
     "checked faster."
+)
+
+
+MSG_TOO_MANY = "Send at most {limit} images at once; you sent {sent}."
+MSG_STORAGE_FULL = (
+    "Your storage is full: your images take {used} of the {quota} each student may keep, and these would "
+    "not fit. Delete a data set, or a model with its predictions, that you no longer need, then try again."
 )
 
 
@@ -211,20 +220,64 @@ def jobs_redispatch(*, now=None) -> list[int]:
 
 @dataclass(frozen=True)
 class Upload:
+    """One file sent for predictions: its name and its bytes, or a file to read them from (read no
+    further than the size limit: an uploaded file is never read whole before its size is checked)."""
+
+    name: str
+    data: bytes | IO[bytes]
+
+    def file(self) -> IO[bytes]:
+        return io.BytesIO(self.data) if isinstance(self.data, bytes) else self.data
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An image ready to store: encoded small (see images.compact_bytes), with its thumbnail."""
+
     name: str
     data: bytes
+    suffix: str
+    thumb: bytes
+    thumb_suffix: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.thumb)
 
 
-def _store_image(image, prefix: str) -> tuple[str, str]:
+def _encoded(name: str, image) -> Encoded:
+    from mlworker.images import compact_bytes, thumbnail
+
+    return Encoded(name, *compact_bytes(image), *thumbnail(image))
+
+
+def _token() -> str:
+    """A stored file's name: random, so that no one can guess another user's file."""
+    return uuid.uuid4().hex
+
+
+def _store_encoded(item: Encoded, prefix: str) -> tuple[str, str]:
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from mlworker.images import thumbnail_png, to_png_bytes
-
-    key = uuid.uuid4().hex
-    stored = default_storage.save(f"{prefix}/{key}.png", ContentFile(to_png_bytes(image)))
-    thumb = default_storage.save(f"{prefix}/{key}-thumb.png", ContentFile(thumbnail_png(image)))
+    key = _token()
+    stored = default_storage.save(f"{prefix}/{key}{item.suffix}", ContentFile(item.data))
+    thumb = default_storage.save(f"{prefix}/{key}-thumb{item.thumb_suffix}", ContentFile(item.thumb))
     return stored, thumb
+
+
+def storage_check(*, user, adding: int, used: int | None = None) -> None:
+    """Refuse, in words, `adding` bytes that would take the user past JOURNEY_STORAGE_QUOTA_MB."""
+    from mlworker.selectors import storage_used
+
+    used = storage_used(user=user) if used is None else used
+    quota = settings.JOURNEY_STORAGE_QUOTA_MB * 2**20
+    if used + adding > quota:
+        raise ValidationError(MSG_STORAGE_FULL.format(used=_mb(used), quota=_mb(quota)), code="storage_quota")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 2**20:.1f} MB"
 
 
 def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple[list[Prediction], list[str]]:
@@ -232,32 +285,39 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
 
     Returns the predictions and one message per refused file; a bad file never stops the others.
     The messages are also kept on the first prediction, for its page and its batch's to show.
+    Images are counted before any is decoded, and decoded one at a time (each is kept only
+    encoded, at the size training uses), so a request holds at most one full image in memory.
     """
-    from mlworker.images import ImageRejected, open_upload
+    from mlworker.images import ImageRejected, open_upload, read_capped
 
     if not _model_usable(user, job):
         raise PermissionError("Only the owner of a trained model, or their class if it is shared, can ask it.")
     limit = settings.JOURNEY_MAX_BATCH_IMAGES
     if len(uploads) > limit:
-        raise ValidationError(f"Send at most {limit} images at once; you sent {len(uploads)}.", code="batch")
-    images, refused = [], []
+        raise ValidationError(MSG_TOO_MANY.format(limit=limit, sent=len(uploads)), code="batch")
+    singles = sum(1 for u in uploads if not u.name.lower().endswith(".zip"))
+    fit = settings.JOURNEY_MAX_IMAGE_SIZE
+    encoded: list[Encoded] = []
+    refused: list[str] = []
+    from_zips = 0
     for upload in uploads:
         if upload.name.lower().endswith(".zip"):
-            images += _zip_images(upload, refused)
+            got = _zip_images(upload, refused, room=limit - singles - from_zips, singles=singles + from_zips)
+            from_zips += len(got)
+            encoded += got
             continue
         try:
-            images.append((upload.name, open_upload(upload.data, name=upload.name)))
+            data = read_capped(upload.file(), upload.name)
+            encoded.append(_encoded(upload.name, open_upload(data, name=upload.name, fit=fit)))
         except ImageRejected as exc:
             refused.append(str(exc))
-    if len(images) > limit:
-        raise ValidationError(f"Send at most {limit} images at once; you sent {len(images)}.", code="batch")
-    batch = uuid.uuid4() if len(images) > 1 else None
+    storage_check(user=user, adding=sum(e.size for e in encoded))
+    batch = uuid.uuid4() if len(encoded) > 1 else None
     accepted = []
-    for name, image in images:
-        stored, thumb = _store_image(image, f"predictions/{job.pk}")
-        accepted.append(
-            Prediction(owner=user, job=job, batch=batch, source_name=name[:255], image=stored, thumbnail=thumb)
-        )
+    for item in encoded:
+        stored, thumb = _store_encoded(item, f"predictions/{job.pk}")
+        accepted.append(Prediction(owner=user, job=job, batch=batch, source_name=item.name[:255], image=stored,
+                                   thumbnail=thumb, stored_bytes=item.size))  # fmt: skip
     if accepted:
         # A flash message would vanish when the page reloads itself with the answer: the pages read these.
         accepted[0].skipped = refused
@@ -268,40 +328,67 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
     return created, refused
 
 
-def _zip_images(upload: Upload, refused: list[str]) -> list:
-    """The images of a zip sent for predictions, read with the same checks as a data set's."""
+def _zip_images(upload: Upload, refused: list[str], *, room: int, singles: int) -> list[Encoded]:
+    """The images of a zip sent for predictions, read with the same checks as a data set's; more
+    than `room` images is refused before any is decoded."""
     import tempfile
 
-    from mlworker.archives import ArchiveRejected, Item, Limits, scan_zip
+    from mlworker.archives import ArchiveRejected, Item, Limits, TooManyImages, scan_zip
 
-    limits = Limits(max_files=settings.JOURNEY_MAX_BATCH_IMAGES * 4)
+    limit = settings.JOURNEY_MAX_BATCH_IMAGES
+    limits = Limits(max_files=limit * 4, max_images=max(room, 0), fit=settings.JOURNEY_MAX_IMAGE_SIZE)
+    encoded = []
     with tempfile.NamedTemporaryFile(suffix=".zip") as local:
-        local.write(upload.data)
-        local.flush()
         try:
-            entries = list(scan_zip(local.name, rule="any", limits=limits))
+            _copy_capped(upload.file(), local, settings.JOURNEY_MAX_DATASET_UPLOAD_MB * 2**20)
         except ArchiveRejected as exc:
             refused.append(f"{upload.name}: {exc}")
             return []
-    refused += [f"{upload.name}: {e.name} was skipped: {e.reason}" for e in entries if not isinstance(e, Item)]
-    return [(e.name, e.image) for e in entries if isinstance(e, Item)]
+        try:
+            for entry in scan_zip(local.name, rule="any", limits=limits):
+                if isinstance(entry, Item):
+                    encoded.append(_encoded(entry.name, entry.image))
+                else:
+                    refused.append(f"{upload.name}: {entry.name} was skipped: {entry.reason}")
+        except TooManyImages as exc:
+            raise ValidationError(MSG_TOO_MANY.format(limit=limit, sent=singles + exc.count), code="batch") from None
+        except ArchiveRejected as exc:
+            refused.append(f"{upload.name}: {exc}")
+            return []
+    return encoded
+
+
+def _copy_capped(src: IO[bytes], dst: IO[bytes], limit: int) -> None:
+    """Copy an upload to a local file in chunks, refusing it once it passes `limit` bytes."""
+    from mlworker.archives import ArchiveRejected
+
+    copied = 0
+    while chunk := src.read(2**20):
+        copied += len(chunk)
+        if copied > limit:
+            raise ArchiveRejected(f"The zip is larger than {limit // 2**20} MB, the most we accept.")
+        dst.write(chunk)
+    dst.flush()
 
 
 def prediction_from_validation(*, user, job: TrainingJob, index: int) -> Prediction:
     """Ask the model about one of its own validation images (those it found hardest)."""
     from django.core.files.storage import default_storage
 
-    from mlworker.images import open_upload
+    from mlworker.images import open_upload, read_capped
 
     if not _model_usable(user, job) or not 0 <= index < len(job.top_losses):
         raise PermissionError("No such validation image for this model.")
     item = job.top_losses[index]
     with default_storage.open(item["image_path"], "rb") as fh:
-        image = open_upload(fh.read(), name="the validation image")
-    stored, thumb = _store_image(image, f"predictions/{job.pk}")
+        data = read_capped(fh, "the validation image")
     name = f"validation image {index + 1} (actually {job.class_name(item['actual'])})"
+    encoded = _encoded(name, open_upload(data, name="the validation image", fit=settings.JOURNEY_MAX_IMAGE_SIZE))
+    storage_check(user=user, adding=encoded.size)
+    stored, thumb = _store_encoded(encoded, f"predictions/{job.pk}")
     with transaction.atomic():
-        prediction = Prediction.objects.create(owner=user, job=job, source_name=name, image=stored, thumbnail=thumb)
+        prediction = Prediction.objects.create(owner=user, job=job, source_name=name, image=stored, thumbnail=thumb,
+                                               stored_bytes=encoded.size)  # fmt: skip
         transaction.on_commit(lambda: prediction_dispatch(prediction_id=prediction.pk))
     return prediction
 
@@ -352,6 +439,46 @@ def predictions_reap(*, now=None) -> list[int]:
     if failed:
         log.warning("predictions %s: not answered within %s s; failed", failed, timeout)
     return failed
+
+
+PREDICTION_TASK_SECONDS = 300  # the predict task's hard time limit: Celery kills it past this
+PREDICTION_MAX_ATTEMPTS = 2  # a prediction whose worker died is tried once more, then failed
+
+
+def predictions_requeue_lost(*, now=None) -> tuple[list[int], list[int]]:
+    """Running predictions whose worker died: queue them again once, as jobs are; fail them after that.
+
+    A worker is known dead when its presence row stopped beating, or was restarted, since it claimed
+    the prediction; a pool child killed under a live worker shows only as a prediction running past
+    the task's time limit. Returns (queued again, failed)."""
+    from mlworker.models import WorkerPresence
+
+    now = now or timezone.now()
+    alive_since = now - timedelta(seconds=3 * settings.JOURNEY_WORKER_BEAT_SECONDS)
+    overdue = now - timedelta(seconds=PREDICTION_TASK_SECONDS + 60)
+    running = Prediction.objects.filter(state=PredictionState.RUNNING, started_at__isnull=False)
+    requeued, failed = [], []
+    for p in running.only("id", "worker", "started_at", "attempts"):
+        alive = (
+            bool(p.worker)
+            and WorkerPresence.objects.filter(
+                hostname=p.worker, seen_at__gte=alive_since, started_at__lte=p.started_at
+            ).exists()
+        )
+        unknown = not p.worker  # claimed before claims recorded their worker: only the time limit tells
+        if p.started_at >= overdue and (alive or unknown):
+            continue
+        same_claim = Prediction.objects.filter(pk=p.pk, state=PredictionState.RUNNING, started_at=p.started_at)
+        if p.attempts < PREDICTION_MAX_ATTEMPTS:
+            if same_claim.update(state=PredictionState.QUEUED, dispatched_at=None, started_at=None, worker=""):
+                requeued.append(p.pk)
+        elif same_claim.update(
+            state=PredictionState.FAILED, finished_at=now, error_message=MSG_PREDICTION_LOST.format(prediction_id=p.pk)
+        ):
+            failed.append(p.pk)
+    if requeued or failed:
+        log.warning("predictions whose worker died: %s queued again, %s failed", requeued, failed)
+    return requeued, failed
 
 
 def predictions_redispatch(*, now=None) -> list[int]:
@@ -447,9 +574,14 @@ def dataset_upload(*, user, name: str, rule: str, upload) -> UserDataset:
         raise ValidationError(
             f"The zip is {upload.size / 2**20:.0f} MB; the most we accept is {limit // 2**20} MB.", code="size"
         )
-    stored = default_storage.save(f"uploads/{uuid.uuid4().hex}.zip", upload)
+    # Refused here only when the storage is already full: the check, which knows the images' stored
+    # size (much smaller than most zips), refuses a data set that would not fit.
+    storage_check(user=user, adding=0)
+    stored = default_storage.save(f"uploads/{_token()}.zip", upload)
     with transaction.atomic():
-        dataset = UserDataset.objects.create(owner=user, name=name.strip()[:100], rule=rule, upload=stored)
+        dataset = UserDataset.objects.create(
+            owner=user, name=name.strip()[:100], rule=rule, upload=stored, stored_bytes=upload.size
+        )
         transaction.on_commit(lambda: dataset_dispatch(dataset_id=dataset.pk))
     return dataset
 
@@ -485,6 +617,37 @@ def datasets_reap(*, now=None) -> list[int]:
     if rejected:
         log.warning("data sets %s: check not finished within %s s; rejected", rejected, timeout)
     return rejected
+
+
+def uploads_sweep(*, now=None) -> list[str]:
+    """Delete the zips in `uploads/` older than the check's time limit that no check waits for: a
+    check that died with its worker (it had taken the zip off its row) or a data set deleted meanwhile."""
+    from django.core.files.storage import default_storage
+
+    now = now or timezone.now()
+    old = now - timedelta(seconds=settings.JOURNEY_DATASET_CHECK_TIMEOUT)
+    try:
+        _, names = default_storage.listdir("uploads")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    waiting = set(
+        UserDataset.objects.filter(state=DatasetState.CHECKING).exclude(upload="").values_list("upload", flat=True)
+    )
+    removed = []
+    for name in sorted(names):
+        path = f"uploads/{name}"
+        if path in waiting:
+            continue
+        try:
+            if default_storage.get_modified_time(path) >= old:
+                continue
+        except FileNotFoundError:
+            continue
+        default_storage.delete(path)
+        removed.append(path)
+    if removed:
+        log.warning("removed %s orphaned upload(s): %s", len(removed), removed)
+    return removed
 
 
 def _delete_tree(storage, prefix: str) -> None:
@@ -528,7 +691,8 @@ def dataset_check_run(*, dataset_id: int) -> UserDataset:
     from django.core.files.storage import default_storage
 
     from mlworker.archives import ArchiveRejected, Item, Limits, scan_zip
-    from mlworker.images import thumbnail_png, to_png_bytes
+    from mlworker.images import compact_bytes, thumbnail
+    from mlworker.selectors import storage_used
 
     dataset = UserDataset.objects.get(pk=dataset_id)
     upload = dataset.upload
@@ -537,11 +701,14 @@ def dataset_check_run(*, dataset_id: int) -> UserDataset:
         upload=""
     ):
         return dataset
-    limits = Limits(max_files=settings.JOURNEY_DATASET_MAX_FILES)
+    limits = Limits(max_files=settings.JOURNEY_DATASET_MAX_FILES, fit=settings.JOURNEY_MAX_IMAGE_SIZE)
+    # What the user may still store: the quota less all else they keep (this upload's zip aside).
+    room = settings.JOURNEY_STORAGE_QUOTA_MB * 2**20 - (storage_used(user=dataset.owner) - dataset.stored_bytes)
     prefix = f"datasets/{dataset.pk}"
     folders: dict[str, str] = {}
     counts: dict[str, int] = {}
     files, samples, skipped = [], [], []
+    written = sample_bytes = 0
     try:
         with tempfile.NamedTemporaryFile(suffix=".zip") as local:
             with default_storage.open(upload, "rb") as src:
@@ -555,23 +722,32 @@ def dataset_check_run(*, dataset_id: int) -> UserDataset:
                     entry.label, _folder_for(entry.label, set(folders.values()))
                 )
                 counts[entry.label] = counts.get(entry.label, 0) + 1
-                name = default_storage.save(f"{prefix}/{folder}/{counts[entry.label]:05d}.png",
-                                            ContentFile(to_png_bytes(entry.image)))  # fmt: skip
+                data, suffix = compact_bytes(entry.image)
+                written += len(data)
+                if written > room:
+                    raise StorageFull()
+                name = default_storage.save(f"{prefix}/{folder}/{_token()}{suffix}", ContentFile(data))
                 files.append([folder, name])
                 if counts[entry.label] <= 2 and len(samples) < 8:
-                    thumb = default_storage.save(f"{prefix}/samples/{folder}-{counts[entry.label]}.png",
-                                                 ContentFile(thumbnail_png(entry.image, 96)))  # fmt: skip
+                    data, suffix = thumbnail(entry.image, 96)
+                    written += len(data)
+                    sample_bytes += len(data)
+                    thumb = default_storage.save(f"{prefix}/samples/{_token()}{suffix}", ContentFile(data))
                     samples.append([entry.label, thumb])
         problem = _dataset_problem(counts)
     except ArchiveRejected as exc:
         problem = str(exc)
+    except StorageFull:
+        quota = settings.JOURNEY_STORAGE_QUOTA_MB * 2**20
+        problem = MSG_STORAGE_FULL.format(used=_mb(quota - room), quota=_mb(quota))
     finally:
         default_storage.delete(upload)
-    fields = {"classes": counts, "files": files, "folders": folders, "samples": samples, "skipped": skipped}
+    fields = {"classes": counts, "files": files, "folders": folders, "samples": samples, "skipped": skipped,
+              "stored_bytes": written}  # fmt: skip
     if problem:
         for _, name in files:
             default_storage.delete(name)
-        fields.update(state=DatasetState.REJECTED, error_message=problem, files=[])
+        fields.update(state=DatasetState.REJECTED, error_message=problem, files=[], stored_bytes=sample_bytes)
     else:
         fields.update(state=DatasetState.READY)
     if not UserDataset.objects.filter(pk=dataset.pk, state=DatasetState.CHECKING).update(**fields):
@@ -582,6 +758,10 @@ def dataset_check_run(*, dataset_id: int) -> UserDataset:
             default_storage.delete(name)
         log.warning("data set %s: the check finished after it was given up; its images are dropped", dataset.pk)
     return UserDataset.objects.filter(pk=dataset.pk).first() or dataset
+
+
+class StorageFull(Exception):
+    """The images of a data set being checked no longer fit in their owner's storage quota."""
 
 
 def _dataset_problem(counts: dict[str, int]) -> str:

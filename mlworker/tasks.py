@@ -18,6 +18,7 @@ from config.logging import job_context
 from mlworker.models import JobState
 from mlworker.services import (
     MSG_TIME_LIMIT,
+    PREDICTION_TASK_SECONDS,
     datasets_reap,
     datasets_redispatch,
     job_claim,
@@ -26,13 +27,25 @@ from mlworker.services import (
     jobs_redispatch,
     predictions_reap,
     predictions_redispatch,
+    predictions_requeue_lost,
+    uploads_sweep,
 )
 
 log = logging.getLogger(__name__)
 
+MSG_OUT_OF_MEMORY = (
+    "The training process ran out of memory and the system stopped it. Lower the batch size or the "
+    "image size and try again."
+)
 MSG_KILLED = (
-    "The training process was stopped by the system before it finished, most likely because it ran "
-    "out of memory. Lower the batch size or the image size and try again."
+    "The training process was stopped by a signal ({signal}) before it finished: something outside "
+    "the training stopped it, for example the worker being shut down. Try again; if it happens "
+    "again, tell your instructor the job number ({job_id})."
+)
+MSG_KILLED_MAYBE_MEMORY = (
+    "The training process was stopped by the system (signal {signal}) before it finished. It may "
+    "have run out of memory, or the worker was shut down. Try again with a smaller batch size or "
+    "image size; if it happens again, tell your instructor the job number ({job_id})."
 )
 MSG_CRASHED = (
     "The training process ended unexpectedly (exit code {code}). Try again; if it happens again, "
@@ -40,6 +53,41 @@ MSG_CRASHED = (
 )
 
 _PR_SET_PDEATHSIG = 1
+# Where the kernel counts the processes it killed for lack of memory in this container
+# (cgroup v2, then v1); a count that rose while the training ran is the evidence of it.
+OOM_COUNTERS = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+
+
+def oom_kills() -> int | None:
+    """How many processes the kernel's OOM killer ended in this cgroup so far; None when unknown."""
+    for path in OOM_COUNTERS:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def exit_message(code: int, *, job_id: int, oom_before: int | None, oom_after: int | None) -> str:
+    """What a student reads about a training process that ended with `code` (not 0): memory only when
+    the kernel says so, else the signal as it is, and memory as one possibility among others."""
+    if code >= 0:
+        return MSG_CRASHED.format(code=code, job_id=job_id)
+    signum = -code
+    try:
+        name = f"{signal.Signals(signum).name}, number {signum}"
+    except ValueError:
+        name = f"number {signum}"
+    if signum != signal.SIGKILL:
+        return MSG_KILLED.format(signal=name, job_id=job_id)
+    if oom_before is not None and oom_after is not None and oom_after > oom_before:
+        return MSG_OUT_OF_MEMORY
+    # The kernel's OOM killer sends SIGKILL, but so do people and supervisors: without the count, a maybe.
+    return MSG_KILLED_MAYBE_MEMORY.format(signal=name, job_id=job_id)
 
 
 def _die_with_parent():  # pragma: no cover - runs in the child between fork and exec
@@ -63,6 +111,7 @@ def train(self, job_id: int) -> None:
             log.info("nothing to claim: the job is not queued (done, cancelled or taken)")
             return
         log.info("claimed; starting the training process")
+        oom_before = oom_kills()
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlworker.runner", str(job_id), token],
             cwd=str(settings.BASE_DIR),
@@ -83,7 +132,7 @@ def train(self, job_id: int) -> None:
             log.warning("training process ran past %s s and was killed", limit)
             return
         if code != 0:
-            message = MSG_KILLED if code in (-signal.SIGKILL, 137) else MSG_CRASHED.format(code=code, job_id=job_id)
+            message = exit_message(code, job_id=job_id, oom_before=oom_before, oom_after=oom_kills())
             if job_finish(job_id=job_id, token=token, state=JobState.FAILED, error_message=message):
                 log.warning("training process exited with %s", code)
 
@@ -97,9 +146,14 @@ def housekeeping() -> dict:
         "reaped": jobs_reap(),
         "dispatched": jobs_redispatch(),
         "predictions_failed": predictions_reap(),
+    }
+    result["predictions_requeued"], lost = predictions_requeue_lost()
+    result["predictions_failed"] += lost
+    result |= {
         "predictions_dispatched": predictions_redispatch(),
         "datasets_rejected": datasets_reap(),
         "datasets_dispatched": datasets_redispatch(),
+        "uploads_removed": uploads_sweep(),
     }
     if any(result.values()):
         log.info("housekeeping: %s", {k: v for k, v in result.items() if v})
@@ -136,10 +190,19 @@ def _local_model(job) -> Path:
     return local
 
 
-@shared_task(name="mlworker.tasks.predict", acks_late=True, time_limit=300, soft_time_limit=240)
-def predict(prediction_id: int) -> None:
-    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training)."""
+@shared_task(
+    name="mlworker.tasks.predict",
+    bind=True,
+    acks_late=True,
+    time_limit=PREDICTION_TASK_SECONDS,
+    soft_time_limit=PREDICTION_TASK_SECONDS - 60,
+)
+def predict(self, prediction_id: int) -> None:
+    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training).
+
+    The claim records the worker: if it dies, housekeeping queues the prediction once more."""
     from django.core.files.storage import default_storage
+    from django.db.models import F
     from django.utils import timezone
     from PIL import Image
 
@@ -147,7 +210,10 @@ def predict(prediction_id: int) -> None:
     from mlworker.predicting import predict as run_predict
 
     claimed = Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
-        state=PredictionState.RUNNING, started_at=timezone.now()
+        state=PredictionState.RUNNING,
+        started_at=timezone.now(),
+        worker=self.request.hostname or "",
+        attempts=F("attempts") + 1,
     )
     if not claimed:
         return

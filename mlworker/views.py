@@ -212,7 +212,8 @@ def predict(request, job_id):
         for error in form.errors.get("images", []):
             messages.error(request, error)
         return redirect(job)
-    uploads = [services.Upload(name=f.name, data=f.read()) for f in form.cleaned_data["images"]]
+    # The files themselves, not their bytes: each is read only up to its size limit, one at a time.
+    uploads = [services.Upload(name=f.name, data=f) for f in form.cleaned_data["images"]]
     try:
         created, refused = services.prediction_submit(user=request.user, job=job, uploads=uploads)
     except ValidationError as exc:

@@ -30,11 +30,14 @@ GPU_QUEUE = "gpu"
 # ---------------------------------------------------------------- the workers' side
 
 
-def presence_beat(*, hostname: str, queues: Iterable[str], now=None) -> None:
-    """Say that this worker is alive and which queues it consumes now."""
+def presence_beat(*, hostname: str, queues: Iterable[str], now=None, starting: bool = False) -> None:
+    """Say that this worker is alive and which queues it consumes now. `starting`: the first beat of
+    a worker process, which restarts the row's clock (a worker killed outright leaves its row, and
+    housekeeping must tell its successor of the same name from it; see predictions_requeue_lost)."""
     now = now or timezone.now()
     names = ",".join(sorted(set(queues)))
-    updated = WorkerPresence.objects.filter(hostname=hostname).update(queues=names, seen_at=now)
+    fields = {"queues": names, "seen_at": now} | ({"started_at": now} if starting else {})
+    updated = WorkerPresence.objects.filter(hostname=hostname).update(**fields)
     if not updated:
         WorkerPresence.objects.update_or_create(
             hostname=hostname, defaults={"queues": names, "seen_at": now, "started_at": now}
@@ -55,11 +58,13 @@ class PresenceBeat(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self):
+        starting = True
         try:
             while True:
                 try:
                     close_old_connections()
-                    presence_beat(hostname=self.hostname, queues=self.queues())
+                    presence_beat(hostname=self.hostname, queues=self.queues(), starting=starting)
+                    starting = False
                 except Exception:  # a database blip costs one beat, never the worker
                     log.exception("presence beat failed")
                 if self._stop_event.wait(self.every):

@@ -100,7 +100,7 @@ def broker_url(tmp_path_factory):
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=3)
-        for queue in ("gpu", "cpu", "predict"):
+        for queue in ("gpu", "cpu", "predict", "uploads"):
             try:
                 conn.default_channel.queue_purge(queue)
             except Exception:  # a queue that never existed has nothing to purge
@@ -135,7 +135,7 @@ def worker_env(django_db_setup, django_db_blocker, broker_url, shared_media, tmp
 
 @pytest.fixture(scope="session")
 def celery_worker(worker_env, tmp_path_factory):
-    """One worker for every queue (gpu, cpu, predict), shared by the tests that need one. Tests using
+    """One worker for every queue (gpu, cpu, predict, uploads), shared by the tests that need one. Tests using
     it must be transactional (`django_db(transaction=True)`) so the worker sees their rows."""
     worker = WorkerProcess(worker_env, tmp_path_factory.mktemp("logs") / "worker.log")
     yield worker

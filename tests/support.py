@@ -37,7 +37,7 @@ def database_url_for_workers() -> str:
 class WorkerProcess:
     """A real `celery worker` subprocess against the test database and broker."""
 
-    def __init__(self, env: dict, log_path: Path, *, queues="gpu,cpu,predict", beat=False, name="test"):
+    def __init__(self, env: dict, log_path: Path, *, queues="gpu,cpu,predict,uploads", beat=False, name="test"):
         self.log_path = log_path
         cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", "1",
                "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip

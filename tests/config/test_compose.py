@@ -13,7 +13,16 @@ SERVICES = COMPOSE["services"]
 
 
 def test_it_has_every_production_service():
-    assert {"postgres", "redis", "web", "worker-gpu0", "worker-predict0", "worker-cpu", "beat"} <= set(SERVICES)
+    assert {
+        "postgres",
+        "redis",
+        "web",
+        "worker-gpu0",
+        "worker-predict0",
+        "worker-uploads",
+        "worker-cpu",
+        "beat",
+    } <= set(SERVICES)
 
 
 def test_every_named_volume_is_declared():
@@ -26,7 +35,7 @@ def test_every_named_volume_is_declared():
 
 
 def test_web_and_workers_share_media_and_model_caches():
-    for name in ("web", "worker-gpu0", "worker-predict0", "worker-cpu"):
+    for name in ("web", "worker-gpu0", "worker-predict0", "worker-uploads", "worker-cpu"):
         volumes = SERVICES[name]["volumes"]
         assert "media:/var/lib/journey/media" in volumes and "model-cache:/cache" in volumes
 
@@ -67,8 +76,21 @@ def test_the_cpu_worker_takes_the_cpu_queue():
     assert command[command.index("-Q") + 1] == "cpu"
 
 
+def test_upload_checks_have_their_own_worker_so_grading_and_housekeeping_never_wait_behind_them():
+    from django.conf import settings
+
+    command = SERVICES["worker-uploads"]["command"]
+    assert command[command.index("-Q") + 1] == "uploads"
+    assert (
+        "uploads@" in command[command.index("-n") + 1]
+        and "uploads@" in SERVICES["worker-uploads"]["healthcheck"]["test"][-1]
+    )
+    assert settings.CELERY_TASK_ROUTES["mlworker.tasks.dataset_check"]["queue"] == "uploads"
+    assert SERVICES["worker-uploads"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
 def test_services_wait_for_healthy_dependencies():
-    for name in ("web", "worker-gpu0", "worker-predict0", "worker-cpu", "beat"):
+    for name in ("web", "worker-gpu0", "worker-predict0", "worker-uploads", "worker-cpu", "beat"):
         depends = SERVICES[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"

@@ -107,3 +107,13 @@ def test_a_worker_that_keeps_exiting_stops_the_site_with_a_line(monkeypatch):
     except ProcessLookupError:
         alive = False
     assert not alive
+
+
+def test_upload_checks_have_their_own_worker_away_from_grading_and_housekeeping():
+    from django.conf import settings
+
+    commands = process_commands("python", "127.0.0.1:8000")
+    assert settings.CELERY_TASK_ROUTES["mlworker.tasks.dataset_check"]["queue"] == "uploads"
+    uploads = [name for name, c in commands.items() if "uploads" in _queues(c)]
+    assert len(uploads) == 1 and _queues(commands[uploads[0]]) == {"uploads"}
+    assert "-B" not in commands[uploads[0]]  # beat (housekeeping) stays with the cpu worker

@@ -203,3 +203,113 @@ def test_a_fresh_check_is_left_alone(student, broker, django_capture_on_commit_c
     _age(UserDataset, dataset.pk, 60)
     assert services.datasets_reap() == [] and services.datasets_redispatch() == []
     assert UserDataset.objects.get(pk=dataset.pk).state == DatasetState.CHECKING
+
+
+# ---------------------------------------------------------------- a prediction whose worker died
+
+
+def _claimed_by(prediction, worker, *, seconds_ago=30, attempts=1):
+    Prediction.objects.filter(pk=prediction.pk).update(
+        state=PredictionState.RUNNING, worker=worker, attempts=attempts,
+        started_at=timezone.now() - timedelta(seconds=seconds_ago),
+    )  # fmt: skip
+
+
+def _beat(hostname, *, started_seconds_ago, seen_seconds_ago=0):
+    from mlworker.models import WorkerPresence
+
+    now = timezone.now()
+    WorkerPresence.objects.update_or_create(hostname=hostname, defaults={
+        "queues": "predict", "started_at": now - timedelta(seconds=started_seconds_ago),
+        "seen_at": now - timedelta(seconds=seen_seconds_ago),
+    })  # fmt: skip
+
+
+def test_the_predict_task_records_its_worker_and_counts_the_attempt(student, model, broker,
+                                                                   django_capture_on_commit_callbacks):  # fmt: skip
+    prediction = _ask(student, model, django_capture_on_commit_callbacks)
+    import socket
+
+    tasks.predict.apply(args=[prediction.pk])  # as a worker runs it (the model file is missing: it fails)
+    prediction.refresh_from_db()
+    assert prediction.attempts == 1 and prediction.worker == socket.gethostname()  # eager: the machine's name
+
+
+def test_a_prediction_whose_worker_died_is_queued_again_once_then_failed(
+    student, model, broker, settings, django_capture_on_commit_callbacks
+):
+    settings.JOURNEY_WORKER_BEAT_SECONDS = 10
+    prediction = _ask(student, model, django_capture_on_commit_callbacks)
+    _claimed_by(prediction, "predict@box")
+    _beat("predict@box", started_seconds_ago=600, seen_seconds_ago=31)  # three beats missed: dead
+    broker.sent.clear()
+
+    result = tasks.housekeeping()
+    assert result["predictions_requeued"] == [prediction.pk] and result["predictions_dispatched"] == [prediction.pk]
+    assert broker.sent == [("mlworker.tasks.predict", prediction.pk)]  # sent again at once
+    prediction.refresh_from_db()
+    assert prediction.state == PredictionState.QUEUED and prediction.worker == "" and prediction.started_at is None
+
+    _claimed_by(prediction, "predict@box", attempts=2)  # the retry's worker dies too
+    result = tasks.housekeeping()
+    assert result["predictions_failed"] == [prediction.pk] and result["predictions_requeued"] == []
+    prediction.refresh_from_db()
+    assert prediction.state == PredictionState.FAILED and "stopped before it finished" in prediction.error_message
+
+
+def test_a_worker_restarted_under_the_same_name_does_not_hide_the_lost_prediction(
+    student, model, broker, django_capture_on_commit_callbacks
+):
+    prediction = _ask(student, model, django_capture_on_commit_callbacks)
+    _claimed_by(prediction, "predict@box", seconds_ago=30)
+    _beat("predict@box", started_seconds_ago=5)  # beating, but started after the claim: a new process
+    assert services.predictions_requeue_lost() == ([prediction.pk], [])
+
+
+def test_a_prediction_past_the_tasks_time_limit_is_lost_even_if_its_worker_beats(
+    student, model, broker, django_capture_on_commit_callbacks
+):
+    """A pool child killed under a live worker: only the clock tells."""
+    prediction = _ask(student, model, django_capture_on_commit_callbacks)
+    _claimed_by(prediction, "predict@box", seconds_ago=services.PREDICTION_TASK_SECONDS + 61)
+    _beat("predict@box", started_seconds_ago=3600)
+    assert services.predictions_requeue_lost() == ([prediction.pk], [])
+
+
+def test_a_prediction_its_live_worker_runs_is_left_alone(student, model, broker, django_capture_on_commit_callbacks):
+    prediction = _ask(student, model, django_capture_on_commit_callbacks)
+    _claimed_by(prediction, "predict@box", seconds_ago=100)
+    _beat("predict@box", started_seconds_ago=3600)
+    assert services.predictions_requeue_lost() == ([], [])
+    assert Prediction.objects.get(pk=prediction.pk).state == PredictionState.RUNNING
+
+
+# ---------------------------------------------------------------- orphaned uploads
+
+
+def _aged_file(name, seconds):
+    import os
+
+    stamp = (timezone.now() - timedelta(seconds=seconds)).timestamp()
+    os.utime(default_storage.path(name), (stamp, stamp))
+
+
+def test_a_zip_whose_check_died_with_its_worker_is_removed_after_the_time_limit(
+    student, broker, settings, django_capture_on_commit_callbacks
+):
+    settings.JOURNEY_DATASET_CHECK_TIMEOUT = 3600
+    dead = _upload(student, django_capture_on_commit_callbacks)
+    waiting = _upload(student, django_capture_on_commit_callbacks)
+    fresh = _upload(student, django_capture_on_commit_callbacks)
+    # The worker checking `dead` took its zip off the row (its claim), then died.
+    UserDataset.objects.filter(pk=dead.pk).update(upload="")
+    _aged_file(dead.upload, 3601)
+    _aged_file(waiting.upload, 3601)  # still on its row: datasets_reap's to give up, not the sweep's
+    UserDataset.objects.filter(pk=waiting.pk).update(created_at=timezone.now())
+    UserDataset.objects.filter(pk=fresh.pk).update(upload="")
+    _aged_file(fresh.upload, 60)  # its check is still running
+
+    assert tasks.housekeeping()["uploads_removed"] == [dead.upload]
+    assert not default_storage.exists(dead.upload)
+    assert default_storage.exists(waiting.upload) and default_storage.exists(fresh.upload)
+    assert services.uploads_sweep() == []

@@ -140,3 +140,12 @@ def test_a_worker_shows_on_the_jobs_page_while_it_runs_and_leaves_when_it_stops(
         worker.stop()
     assert not WorkerPresence.objects.filter(hostname=visitor).exists()  # a clean stop clears its row
     assert f"<code>{visitor}</code>" not in client.get(reverse("mlworker:jobs")).content.decode()
+
+
+def test_a_worker_processs_first_beat_restarts_its_rows_clock():
+    """A worker killed outright leaves its row; its successor of the same name must not inherit its
+    start (housekeeping reads it to tell that a prediction's worker died)."""
+    _alive("predict@box", seconds_ago=50)
+    first = WorkerPresence.objects.get()
+    workers.presence_beat(hostname="predict@box", queues=("predict",), starting=True)
+    assert WorkerPresence.objects.get().started_at > first.started_at

@@ -1,5 +1,6 @@
 """Run the whole site on one machine: web server, a gpu-queue worker (training), a predict-queue
-worker (so that predictions answer while a training runs), a cpu-queue worker with beat.
+worker (so that predictions answer while a training runs), an uploads-queue worker (checks of
+students' zips) and a cpu-queue worker with beat.
 
 A process that exits is started again after a pause that grows with each restart; one that keeps
 exiting (MAX_RESTARTS within RESTART_WINDOW seconds) stops the site with a line saying which.
@@ -30,12 +31,14 @@ def process_commands(py: str, addr: str) -> dict[str, list[str]]:
         "worker-gpu": celery + ["-Q", "gpu", "-c", "1", "-n", "gpu@%h"],
         # Its own process, so that a prediction answers while a training holds worker-gpu.
         "worker-predict": celery + ["-Q", "predict", "-c", "1", "-n", "predict@%h"],
+        # Zip checks decode images for minutes at worst: never on the worker that grades and keeps house.
+        "worker-uploads": celery + ["-Q", "uploads", "-c", "1", "-n", "uploads@%h"],
         "worker-cpu": celery + ["-Q", "cpu", "-c", "1", "-n", "cpu@%h", "-B"],
     }
 
 
 class Command(BaseCommand):
-    help = "Start the web server and Celery workers (gpu, predict, cpu + beat) in the foreground."
+    help = "Start the web server and Celery workers (gpu, predict, uploads, cpu + beat) in the foreground."
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
