@@ -111,6 +111,21 @@ def test_bad_uploads_are_refused_with_a_message_and_good_ones_kept(client, stude
     assert Image.open(default_storage.open(kept.image)).format == "PNG"  # re-encoded, never the raw bytes
 
 
+@pytest.mark.django_db
+def test_a_mid_grey_16_bit_png_is_shown_and_sent_to_the_model_mid_grey(client, student, trained_job):
+    out = io.BytesIO()
+    Image.new("I;16", (28, 28), 32768).save(out, format="PNG")
+    out.seek(0)
+    out.name = "scan-16bit.png"
+    client.force_login(student)
+    client.post(reverse("mlworker:predict", args=[trained_job.pk]), {"images": [out]})
+    kept = Prediction.objects.get()
+    # The worker predicts on the stored image, and the pages show it and its thumbnail.
+    for name in (kept.image, kept.thumbnail):
+        with default_storage.open(name) as fh:
+            assert Image.open(fh).convert("L").getextrema() == (127, 127), name
+
+
 def not_an_image(name):
     out = io.BytesIO(b"just some text, renamed")
     out.name = name
