@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -65,6 +66,26 @@ def job_new(request):
     return render(request, "mlworker/job_new.html", {"form": form, "active": active, "datasets": dataset_cards()})
 
 
+def cancel_note(job, viewer) -> str:
+    """Who cancelled the job and when, as the viewer reads it: "You cancelled it", or the
+    instructor's name for a student whose experiment an instructor stopped. Empty when nobody did."""
+    if job.cancelled_by_id is None or job.state not in (JobState.CANCELLED, JobState.RUNNING):
+        return ""
+    by = job.cancelled_by
+    name = by.get_full_name() or by.username
+    if by.pk == viewer.pk:
+        who = "You"
+    elif by.pk == job.owner_id:
+        who = name
+    else:
+        who = f"{name}, an instructor of your class," if viewer.pk == job.owner_id else f"{name}, an instructor,"
+    when = timezone.localtime(job.cancelled_at)
+    at = f"{when:%b} {when.day}, {when:%H:%M}"
+    if job.state == JobState.RUNNING:
+        return f"{who} asked to cancel it on {at}; it stops at its next batch."
+    return f"{who} cancelled it on {at}."
+
+
 @login_required
 def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
@@ -80,6 +101,7 @@ def job_detail(request, job_id):
         {
             "job": job,
             "is_owner": job.owner_id == request.user.pk,
+            "cancel_note": cancel_note(job, request.user),
             "can_ask": can_ask,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),

@@ -295,3 +295,11 @@ def test_a_job_on_an_upload_is_shown_by_the_uploads_name(client, student, small_
     assert "<td>shapes</td>" in listing and small_dataset.key not in listing
     compare = client.get(reverse("mlworker:compare") + f"?a={job.pk}&b={chapter.pk}").content.decode()
     assert "<td>shapes</td><td>silhouettes-catdog</td>" in compare
+
+
+def test_a_running_job_says_who_asked_to_stop_it(client, student, job):
+    job_claim(job_id=job.pk, worker="w1")
+    job_cancel(job=job, by=student)
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert "You asked to cancel it on" in page and "it stops at its next batch." in page
