@@ -197,7 +197,6 @@ def test_an_instructors_cancel_says_who_and_when_to_the_student_and_the_instruct
     assert "teacher, an instructor of your class, cancelled it on Dec 2, 14:05." in note()
 
 
-
 def test_the_instructor_reads_a_students_job_but_cannot_cancel_it_from_the_job_page(
     client, classroom, instructor, student, tiny_settings
 ):
