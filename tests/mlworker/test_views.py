@@ -303,3 +303,10 @@ def test_a_running_job_says_who_asked_to_stop_it(client, student, job):
     client.force_login(student)
     page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
     assert "You asked to cancel it on" in page and "it stops at its next batch." in page
+
+
+def test_the_job_page_says_fine_tune_runs_one_more_epoch_than_asked(client, student, job):
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert "<code>fine_tune(1)</code> trains the new head alone for one epoch" in page
+    assert "then the whole model for 1 epoch: 2 epochs in all" in page
