@@ -24,6 +24,7 @@ from mlworker.forms import (
     dataset_cards,
 )
 from mlworker.models import JobState, Prediction
+from mlworker.splits import SMALL_VALIDATION
 from mlworker.workers import workers_panel
 
 MSG_PREDICT_QUEUE_DOWN = (
@@ -86,6 +87,23 @@ def cancel_note(job, viewer) -> str:
     return f"{who} cancelled it on {at}."
 
 
+def validation_note(job) -> str:
+    """Why a finished job's error rate says little: too few validation images, or classes with none."""
+    if job.state != JobState.SUCCEEDED or not job.n_valid:
+        return ""
+    absent = [name for name, row in zip(job.class_names, job.confusion, strict=False) if not sum(row)]
+    small = job.n_valid < SMALL_VALIDATION
+    if not small and not absent:
+        return ""
+    said = f"it was measured on {'only ' if small else ''}{job.n_valid} validation images"
+    if absent:
+        said += f", and none of them was a {' or a '.join(absent)}, so its mistakes on that class count nowhere"
+    return (
+        f"Read this error rate with care: {said}. A larger validation share, or more images of each class, "
+        "gives a number to trust."
+    )
+
+
 @login_required
 def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
@@ -102,6 +120,7 @@ def job_detail(request, job_id):
             "job": job,
             "is_owner": job.owner_id == request.user.pk,
             "cancel_note": cancel_note(job, request.user),
+            "validation_note": validation_note(job),
             "can_ask": can_ask,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
