@@ -113,6 +113,11 @@ def job_detail(request, job_id):
     predictions = list(selectors.predictions_for(user=request.user, job=job)[:20]) if can_ask else []
     for p in predictions:
         p.job = job  # their labels are named by the job, without a query each
+    validation_images = [
+        {**t, "index": i, "sample": bool(t.get("sample")), "right": t["predicted"] == t["actual"],
+         "predicted": job.class_name(t["predicted"]), "actual": job.class_name(t["actual"])}
+        for i, t in enumerate(job.top_losses)
+    ]  # fmt: skip
     return render(
         request,
         "mlworker/job_detail.html",
@@ -126,10 +131,10 @@ def job_detail(request, job_id):
             "position": selectors.job_queue_position(job=job),
             "class_names": job.class_names,
             "confusion_rows": list(zip(job.class_names, job.confusion, strict=False)),
-            "top_losses": [
-                {**t, "predicted": job.class_name(t["predicted"]), "actual": job.class_name(t["actual"])}
-                for t in job.top_losses
-            ],
+            "top_losses": [t for t in validation_images if not t["sample"]],
+            # A sample of the validation set, right and wrong, to ask the model about; older jobs kept
+            # only their top losses.
+            "to_pick": [t for t in validation_images if t["sample"]] or validation_images,
             "predictions": predictions,
             "predict_form": PredictForm(),
             "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],
