@@ -202,6 +202,8 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
     page = client.get(reverse("quizzes:review_queue")).content.decode()
     assert "Saved: student gets 50% on t-free." in page
     assert "t-free" not in page.split('id="queue-title"')[1].split("Recently graded")[0]
+    recent = page.split("Recently graded")[1]
+    assert '<td class="question-cell">Explain overfitting.' in recent and "t-free" not in recent
 
     comment = "Good start, but say <why> it fails on new data."
     client.post(
