@@ -302,6 +302,7 @@ class Series:
     label: str
     values: list[int]  # cumulative, one per day
     path: str = ""
+    marks: str = ""  # the markers' SVG: one shape per kind, so lines with equal values stay told apart
 
     @property
     def total(self) -> int:
@@ -311,10 +312,11 @@ class Series:
 def cumulative_by_day(
     rows: Iterable[tuple[date, str, int]], *, end: date, kinds: Iterable[str] = tuple(ACTIVITY_KINDS)
 ) -> tuple[list[date], dict[str, list[int]]]:
-    """(day, kind, count) rows -> every day from the day before the first event to `end`, and for each
-    kind its running total on each of those days. The extra first day shows where the totals were 0.
-    No rows: no days.
-    """
+    """(day, kind, count) rows -> every day from the first with an event to `end`, and for each kind
+    its running total on each of those days. No rows: no days.
+
+    The first day is the first with activity, not the day before it: a class whose work all happened on
+    one day is shown on that day, not on an empty day before it."""
     per_day: dict[str, dict[date, int]] = {k: defaultdict(int) for k in kinds}
     for day, kind, n in rows:
         if kind in per_day:
@@ -322,7 +324,7 @@ def cumulative_by_day(
     all_days = [d for counts in per_day.values() for d in counts]
     if not all_days:
         return [], {k: [] for k in per_day}
-    first = min(all_days) - timedelta(days=1)
+    first = min(all_days)
     last = max(end, max(all_days))
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     totals: dict[str, list[int]] = {}
@@ -370,8 +372,8 @@ class LineChart(_Frame):
             return _empty_figure(self, "Nothing yet: no section read, no test handed in, no experiment finished.")
         lines = format_html_join(
             "",
-            '<path class="line series-{}" d="{}"><title>{}: {}</title></path>',
-            ((s.kind, s.path, s.label, s.total) for s in self.series),
+            '<g><path class="line series-{}" d="{}"/>{}<title>{}: {}</title></g>',
+            ((s.kind, s.path, s.marks, s.label, s.total) for s in self.series),
         )
         keys = format_html_join(
             "",
@@ -417,6 +419,13 @@ class LineChart(_Frame):
         )  # fmt: skip
 
 
+MARKERS = {
+    "read": '<circle class="mark series-read" cx="{x:.1f}" cy="{y:.1f}" r="6"/>',
+    "tests": '<path class="mark series-tests" d="M{x:.1f},{y:.1f} m-4,-4 h8 v8 h-8 z"/>',
+    "jobs": '<path class="mark series-jobs" d="M{x:.1f},{y:.1f} m0,-3.5 l3.5,3.5 l-3.5,3.5 l-3.5,-3.5 z"/>',
+}
+
+
 def activity_chart(*, id: str, title: str, rows: Iterable[tuple[date, str, int]], end: date) -> LineChart:
     days, totals = cumulative_by_day(rows, end=end)
     series = [Series(kind, ACTIVITY_KINDS[kind], values) for kind, values in totals.items()]
@@ -436,7 +445,12 @@ def activity_chart(*, id: str, title: str, rows: Iterable[tuple[date, str, int]]
 
     for s in series:
         s.path = " ".join(f"{'L' if i else 'M'}{sx(i):.1f},{sy(v):.1f}" for i, v in enumerate(s.values))
-    picks = sorted({0, span // 2, span})
+        # A marker where the total changes, and at both ends: equal lines draw over each other, but their
+        # markers nest (a large circle, a square inside it, a small diamond inside that).
+        shown = [i for i, v in enumerate(s.values) if i in (0, len(s.values) - 1) or v != s.values[i - 1]]
+        s.marks = SafeString("".join(MARKERS[s.kind].format(x=sx(i), y=sy(s.values[i])) for i in shown))
+    last = len(days) - 1
+    picks = sorted({0, last // 2, last})
     chart.x_ticks = _x_ticks([(sx(i), _day(days[i])) for i in picks])
     chart.y_ticks = [Tick(sy(v), _number(v)) for v in sorted({0, top / 2, top}) if v == int(v)]
     return chart

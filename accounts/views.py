@@ -606,7 +606,13 @@ def class_job_cancel(request, classroom_id, job_id):
     classroom = _taught(request, classroom_id)
     job = selectors.class_job_get(classroom=classroom, job_id=job_id)
     job = job_services.job_cancel(job=job, by=request.user)
-    messages.info(request, f"Experiment #{job.pk}: {job.get_state_display().lower()}.")
+    if job.state == JobState.CANCELLED:
+        said = f"You cancelled experiment #{job.pk} of {job.owner.username}. Its page tells them so."
+    elif job.cancel_requested and job.is_live:
+        said = f"Experiment #{job.pk} of {job.owner.username} stops at its next batch. Its page tells them you asked."
+    else:
+        said = f"Experiment #{job.pk} of {job.owner.username} had already ended: {job.get_state_display().lower()}."
+    messages.info(request, said)
     return redirect("accounts:class_jobs", classroom.pk)
 
 

@@ -14,7 +14,7 @@ from mlworker import assets
 from mlworker.archives import RULES
 from mlworker.selectors import dataset_ready_list
 from mlworker.services import JobSettings
-from mlworker.splits import split_sizes
+from mlworker.splits import split_sizes, validation_warning
 
 # The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
 CHAPTER_DEFAULTS = {
@@ -105,6 +105,10 @@ class JobForm(forms.Form):
         label="Images per class", required=False, min_value=5,
         help_text="Leave empty to use every image. A small number makes a quick, rough run.",
     )  # fmt: skip
+    small_validation_ok = forms.BooleanField(
+        label="Train anyway, with this small validation set", required=False,
+        help_text="Its error rate will be rough: the result page says so too.",
+    )  # fmt: skip
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,6 +118,8 @@ class JobForm(forms.Form):
         ready = list(dataset_ready_list(user=user)) if user else []
         own = [(d.key, _dataset_label(d, user)) for d in ready]
         self.own_sizes = {d.key: d.n_images for d in ready}
+        self.own_classes = {d.key: d.classes for d in ready}
+        self.validation_warning = ""
         self.fields["dataset"].choices = [(o.key, o.label) for o in self.dataset_options] + own
         self.fields["dataset"].widget = OptionSelect(
             choices=self.fields["dataset"].choices,
@@ -195,7 +201,15 @@ class JobForm(forms.Form):
                 "valid_pct", f"At a validation share of {valid_pct:g}, only {n_train} of this data set's {n} "
                 "images would be left to train on. Lower the validation share, or use more images."
             )  # fmt: skip
-        elif batch_size is not None and batch_size > n_train:
+        elif key in self.own_classes and (warning := validation_warning(self.own_classes[key], valid_pct)):
+            # A warning, not a refusal: the student may go on once they have read it.
+            self.validation_warning = warning
+            if not data.get("small_validation_ok"):
+                self.add_error(
+                    "valid_pct", f"{warning} Raise the validation share or add images; or tick "
+                    f"“{self.fields['small_validation_ok'].label}” below to go on."
+                )  # fmt: skip
+        if not self.errors.get("valid_pct") and batch_size is not None and batch_size > n_train:
             self.add_error(
                 "batch_size", f"This data set gives {n_train} training images at a validation share of "
                 f"{valid_pct:g} ({n_valid} of its {n} images are kept to check the model). That is not one "

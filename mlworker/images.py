@@ -130,18 +130,41 @@ def _is_grey(image: Image.Image) -> bool:
     return ImageChops.difference(r, g).getbbox() is None and ImageChops.difference(g, b).getbbox() is None
 
 
+HIGH_DEPTH = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535}
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float images: stretch to 8 bits rather than clip to white.
-        image = image.convert("F")
-        lo, hi = image.getextrema()
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        image = image.point(lambda v: (v - lo) * scale).convert("L")
+    if image.mode in HIGH_DEPTH or image.mode in ("I", "F"):
+        image = to_8_bits(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image.convert("RGB")
+
+
+def to_8_bits(image: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit or float greyscale image as 8 bits, scaled by the range its format can hold,
+    not by its own darkest and brightest pixel: a mid-grey 16-bit PNG stays mid-grey (stretching a
+    flat image made it black, and stretched any image's contrast).
+
+    16-bit modes span 0 to 65535. A 32-bit integer image ("I", as some TIFFs and older PNG readers
+    give) is taken as 16-bit when its values fit, else stretched over 0 to its brightest pixel. A
+    float image is taken as 0 to 1 when its values fit, else as 0 to 255, else stretched the same way."""
+    lo, hi = image.getextrema()
+    if image.mode in HIGH_DEPTH:
+        top = HIGH_DEPTH[image.mode]
+    elif image.mode == "F" and lo >= 0 and hi <= 1:
+        top = 1.0
+    elif lo >= 0 and hi <= 255 and image.mode == "F":
+        top = 255.0
+    elif image.mode == "I" and lo >= 0 and hi <= 65535:
+        top = 65535
+    else:
+        top = max(hi, 1)
+    scale = 255.0 / top
+    # point() on "F" takes a linear map; converting to "L" then clips below 0 and above 255.
+    return image.convert("F").point(lambda v: v * scale).convert("L")
 
 
 def to_png_bytes(image: Image.Image) -> bytes:

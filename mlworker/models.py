@@ -49,6 +49,11 @@ class TrainingJob(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     device = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who asked to cancel: the owner, or an instructor of their class.",
+    )  # fmt: skip
+    cancelled_at = models.DateTimeField(null=True, blank=True, help_text="When the cancel was asked for.")
     error_message = models.TextField(blank=True, help_text="Shown to the student: what went wrong and what to do.")
 
     # Live progress, written by the training callback a few times a second at most.

@@ -147,14 +147,16 @@ def job_cancel(*, job: TrainingJob, by) -> TrainingJob:
     if job.owner_id != by.pk and not by.is_staff and not _teaches_owner(by, job):
         raise PermissionError("Only the job's owner, or an instructor of their class, can cancel it.")
     now = timezone.now()
+    # Who and when, for the job's page: a student whose experiment an instructor stopped is told so.
+    asked = {"cancel_requested": True, "cancelled_by": by, "cancelled_at": now}
     with transaction.atomic():
         if TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
-            state=JobState.CANCELLED, finished_at=now, cancel_requested=True
+            state=JobState.CANCELLED, finished_at=now, **asked
         ):
             progress_refresh(user_ids=[job.owner_id])
             log.info("job %s cancelled while queued", job.pk)
         else:
-            TrainingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True)
+            TrainingJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cancel_requested=False).update(**asked)
             log.info("job %s: cancel requested", job.pk)
     job.refresh_from_db()
     return job

@@ -33,6 +33,7 @@ GPU_OUT_OF_MEMORY = "The GPU ran out of memory. Lower the batch size or the imag
 CPU_OUT_OF_MEMORY = "The worker ran out of memory. Lower the batch size or the image size and try again."
 DEFAULT_BASE_LR = 2e-3  # fastai's fine_tune default
 TOP_LOSSES = 9
+VALIDATION_SAMPLE = 12  # validation images kept besides the top losses, right and wrong, to ask the model about
 THUMBNAIL = 128
 
 
@@ -110,7 +111,9 @@ class TrainResult:
     train_seconds: float  # fine_tune alone
     classes: list[str]
     confusion: list[list[int]]  # rows: actual class, columns: predicted, in `classes` order
-    top_losses: list[dict]  # image_path (relative to out_dir), predicted, actual, loss, probability
+    # image_path (relative to out_dir), predicted, actual, loss, probability: the top losses, highest
+    # first, then a sample of the other validation images marked "sample": True (see validation_sample)
+    top_losses: list[dict]
     lr_find: dict | None  # {"suggestion": float, "points": [[lr, loss], ...]}
     export_path: Path
     n_train: int
@@ -349,27 +352,48 @@ def _top_losses(learn, interp, classes: list[str], out_dir: Path) -> list[dict]:
     from PIL import Image
 
     k = min(TOP_LOSSES, len(interp.losses))
-    losses, idxs, items = interp.top_losses(k, items=True)
+    _, top_idxs = interp.losses.topk(k)
     preds, targs = learn.get_preds(dl=interp.dl)
+    predicted = preds.argmax(dim=1).tolist()
+    actual = [int(t) for t in targs]
+    correct = [p == a for p, a in zip(predicted, actual, strict=True)]
+    top = top_idxs.tolist()
+    chosen = [(i, f"{rank:02d}", False) for rank, i in enumerate(top, start=1)]
+    chosen += [(i, f"sample_{n:02d}", True) for n, i in enumerate(validation_sample(correct, set(top)), start=1)]
     folder = out_dir / "top_losses"
     folder.mkdir(exist_ok=True)
     rows = []
-    for rank, (loss, i, item) in enumerate(zip(losses.tolist(), idxs.tolist(), items), start=1):
-        probs = preds[i]
-        predicted = int(probs.argmax())
-        name = f"{rank:02d}_{Path(item).stem}.png"
+    for i, prefix, sampled in chosen:
+        item = interp.dl.items[i]
+        name = f"{prefix}_{Path(item).stem}.png"
         with Image.open(item) as im:
             _thumbnail(im).save(folder / name)
-        rows.append(
-            {
-                "image_path": f"top_losses/{name}",
-                "predicted": classes[predicted],
-                "actual": classes[int(targs[i])],
-                "loss": float(loss),
-                "probability": float(probs[predicted]),
-            }
-        )
+        row = {
+            "image_path": f"top_losses/{name}",
+            "predicted": classes[predicted[i]],
+            "actual": classes[actual[i]],
+            "loss": float(interp.losses[i]),
+            "probability": float(preds[i][predicted[i]]),
+        }
+        rows.append({**row, "sample": True} if sampled else row)
     return rows
+
+
+def validation_sample(correct: list[bool], skip: set[int], k: int | None = None) -> list[int]:
+    """Indexes of up to k validation images, not among `skip` (the top losses), spread evenly over the
+    validation set, half of them ones the model got right and half wrong where there are enough of
+    each: the page's "pick one of its validation images" then shows what the model does well too."""
+    k = VALIDATION_SAMPLE if k is None else k
+    right = [i for i, ok in enumerate(correct) if ok and i not in skip]
+    wrong = [i for i, ok in enumerate(correct) if not ok and i not in skip]
+    n_wrong = min(len(wrong), k // 2)
+    n_right = min(len(right), k - n_wrong)
+    n_wrong = min(len(wrong), k - n_right)  # few right ones: more wrong ones fill the sample
+
+    def spread(indexes, n):
+        return [indexes[j * len(indexes) // n] for j in range(n)] if n else []
+
+    return sorted(spread(right, n_right) + spread(wrong, n_wrong))
 
 
 def _thumbnail(im):

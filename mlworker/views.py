@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,6 +24,7 @@ from mlworker.forms import (
     dataset_cards,
 )
 from mlworker.models import JobState, Prediction
+from mlworker.splits import SMALL_VALIDATION
 from mlworker.workers import workers_panel
 
 MSG_PREDICT_QUEUE_DOWN = (
@@ -65,6 +67,43 @@ def job_new(request):
     return render(request, "mlworker/job_new.html", {"form": form, "active": active, "datasets": dataset_cards()})
 
 
+def cancel_note(job, viewer) -> str:
+    """Who cancelled the job and when, as the viewer reads it: "You cancelled it", or the
+    instructor's name for a student whose experiment an instructor stopped. Empty when nobody did."""
+    if job.cancelled_by_id is None or job.state not in (JobState.CANCELLED, JobState.RUNNING):
+        return ""
+    by = job.cancelled_by
+    name = by.get_full_name() or by.username
+    if by.pk == viewer.pk:
+        who = "You"
+    elif by.pk == job.owner_id:
+        who = name
+    else:
+        who = f"{name}, an instructor of your class," if viewer.pk == job.owner_id else f"{name}, an instructor,"
+    when = timezone.localtime(job.cancelled_at)
+    at = f"{when:%b} {when.day}, {when:%H:%M}"
+    if job.state == JobState.RUNNING:
+        return f"{who} asked to cancel it on {at}; it stops at its next batch."
+    return f"{who} cancelled it on {at}."
+
+
+def validation_note(job) -> str:
+    """Why a finished job's error rate says little: too few validation images, or classes with none."""
+    if job.state != JobState.SUCCEEDED or not job.n_valid:
+        return ""
+    absent = [name for name, row in zip(job.class_names, job.confusion, strict=False) if not sum(row)]
+    small = job.n_valid < SMALL_VALIDATION
+    if not small and not absent:
+        return ""
+    said = f"it was measured on {'only ' if small else ''}{job.n_valid} validation images"
+    if absent:
+        said += f", and none of them was a {' or a '.join(absent)}, so its mistakes on that class count nowhere"
+    return (
+        f"Read this error rate with care: {said}. A larger validation share, or more images of each class, "
+        "gives a number to trust."
+    )
+
+
 @login_required
 def job_detail(request, job_id):
     job = selectors.job_get(user=request.user, job_id=job_id, read_only=True)
@@ -74,21 +113,28 @@ def job_detail(request, job_id):
     predictions = list(selectors.predictions_for(user=request.user, job=job)[:20]) if can_ask else []
     for p in predictions:
         p.job = job  # their labels are named by the job, without a query each
+    validation_images = [
+        {**t, "index": i, "sample": bool(t.get("sample")), "right": t["predicted"] == t["actual"],
+         "predicted": job.class_name(t["predicted"]), "actual": job.class_name(t["actual"])}
+        for i, t in enumerate(job.top_losses)
+    ]  # fmt: skip
     return render(
         request,
         "mlworker/job_detail.html",
         {
             "job": job,
             "is_owner": job.owner_id == request.user.pk,
+            "cancel_note": cancel_note(job, request.user),
+            "validation_note": validation_note(job),
             "can_ask": can_ask,
             "epochs": epochs,
             "position": selectors.job_queue_position(job=job),
             "class_names": job.class_names,
             "confusion_rows": list(zip(job.class_names, job.confusion, strict=False)),
-            "top_losses": [
-                {**t, "predicted": job.class_name(t["predicted"]), "actual": job.class_name(t["actual"])}
-                for t in job.top_losses
-            ],
+            "top_losses": [t for t in validation_images if not t["sample"]],
+            # A sample of the validation set, right and wrong, to ask the model about; older jobs kept
+            # only their top losses.
+            "to_pick": [t for t in validation_images if t["sample"]] or validation_images,
             "predictions": predictions,
             "predict_form": PredictForm(),
             "epochs_data": [{"epoch": e.epoch, "valid_loss": e.valid_loss} for e in epochs],

@@ -62,34 +62,50 @@ def test_a_histogram_draws_one_bar_per_band_that_holds_someone():
     assert chart.summary == "History: best scores of 7 students in 10 bins; the most, 2, in 0%–10%."
 
 
-def test_it_turns_daily_counts_into_running_totals_from_the_day_before_the_first():
+def test_it_turns_daily_counts_into_running_totals_from_the_first_day_with_activity():
     rows = [(d(3), "read", 2), (d(5), "read", 1), (d(3), "tests", 1), (d(4), "jobs", 1), (d(5), "tests", 1),
             (d(3), "other", 9), (d(5), "read", 1)]  # fmt: skip
     days, totals = charts.cumulative_by_day(rows, end=d(6))
-    assert days == [d(2), d(3), d(4), d(5), d(6)]
-    assert totals == {"read": [0, 2, 2, 4, 4], "tests": [0, 1, 1, 2, 2], "jobs": [0, 0, 1, 1, 1]}
+    assert days == [d(3), d(4), d(5), d(6)]
+    assert totals == {"read": [2, 2, 4, 4], "tests": [1, 1, 2, 2], "jobs": [0, 1, 1, 1]}
 
 
 def test_running_totals_reach_the_last_event_even_after_the_end_day_and_are_empty_without_events():
     days, totals = charts.cumulative_by_day([(d(5), "jobs", 1)], end=d(3))
-    assert days == [d(4), d(5)] and totals["jobs"] == [0, 1] and totals["read"] == [0, 0]
+    assert days == [d(5)] and totals["jobs"] == [1] and totals["read"] == [0]
     assert charts.cumulative_by_day([], end=d(3)) == ([], {"read": [], "tests": [], "jobs": []})
 
 
 def test_the_activity_chart_places_each_day_and_total():
     rows = [(d(3), "read", 2), (d(5), "read", 1), (d(3), "tests", 1), (d(4), "jobs", 1), (d(5), "tests", 1)]
     chart = charts.activity_chart(id="a", title="Activity", rows=rows, end=d(6))
-    # Plot: x from 44 to 584 (135 per day over 4 steps), y from 220 (0) up to 26 (5, the nice top above 3).
+    # Plot: x from 44 to 584 (180 per day over 3 steps), y from 220 (0) up to 26 (5, the nice top above 3).
     read = chart.series[0]
-    assert read.label == "sections read" and read.values == [0, 2, 2, 3, 3]
-    assert read.path == "M44.0,220.0 L179.0,142.4 L314.0,142.4 L449.0,103.6 L584.0,103.6"
-    assert [t.label for t in chart.x_ticks] == ["Mar 2", "Mar 4", "Mar 6"]
+    assert read.label == "sections read" and read.values == [2, 2, 3, 3]
+    assert read.path == "M44.0,142.4 L224.0,142.4 L404.0,103.6 L584.0,103.6"
+    assert [t.label for t in chart.x_ticks] == ["Mar 3", "Mar 4", "Mar 6"]
     assert [(t.at, t.label) for t in chart.y_ticks] == [(220, "0"), (26, "5")]
-    assert chart.rows[1] == (d(3), [2, 1, 0])
+    assert chart.rows[0] == (d(3), [2, 1, 0])
     assert chart.summary == (
-        "Activity, Mar 2 to Mar 6: running totals per day, reaching 3 sections read, "
+        "Activity, Mar 3 to Mar 6: running totals per day, reaching 3 sections read, "
         "2 tests handed in, 1 experiments that succeeded."
     )
+    # A marker where a total changes and at both ends: days 3, 5 and 6 for the sections read.
+    assert read.marks.count("<circle") == 3 and 'cx="404.0" cy="103.6"' in read.marks
+
+
+def test_a_class_active_on_one_day_is_drawn_on_that_day_with_every_line_visible():
+    # Everything happened on Dec 2: tests and experiments have the same values, so their lines coincide.
+    rows = [(date(2025, 12, 2), "read", 3), (date(2025, 12, 2), "tests", 2), (date(2025, 12, 2), "jobs", 2)]
+    chart = charts.activity_chart(id="a", title="Activity", rows=rows, end=date(2025, 12, 2))
+    assert chart.days == [date(2025, 12, 2)] and [t.label for t in chart.x_ticks] == ["Dec 2"]
+    tests, jobs = chart.series[1], chart.series[2]
+    assert tests.values == jobs.values == [2]
+    markup = chart.html()
+    # Each series has a marker of its own shape at the shared point, so neither hides the other.
+    assert markup.count('class="mark series-read"') == 1 and "<circle" in chart.series[0].marks
+    assert 'class="mark series-tests" d="M44.0,142.4 m-4,-4 h8 v8' in tests.marks
+    assert 'class="mark series-jobs" d="M44.0,142.4 m0,-3.5 l3.5,3.5' in jobs.marks
 
 
 def test_it_groups_succeeded_jobs_by_data_architecture_and_weights_with_the_chapters_reference():

@@ -3,7 +3,8 @@
 import csv
 import io
 import statistics
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -172,6 +173,28 @@ def test_the_instructor_cancels_a_students_stuck_job(client, classroom, instruct
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED
+
+
+def test_an_instructors_cancel_says_who_and_when_to_the_student_and_the_instructor(
+    client, classroom, instructor, student, tiny_settings
+):
+    job = job_submit(user=student, job_settings=tiny_settings)
+    at = datetime(2025, 12, 2, 14, 5, tzinfo=UTC)
+    client.force_login(instructor)
+    with mock.patch("mlworker.services.timezone.now", return_value=at):
+        done = client.post(reverse("accounts:class_job_cancel", args=[classroom.pk, job.pk]), follow=True)
+    assert f"You cancelled experiment #{job.pk} of student." in done.content.decode()
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED and job.cancelled_by == instructor and job.cancelled_at == at
+
+    def note():
+        response = client.get(reverse("mlworker:job", args=[job.pk]))
+        assert response.status_code == 200, response.status_code
+        return response.content.decode()
+
+    assert "You cancelled it on Dec 2, 14:05." in note()
+    client.force_login(student)
+    assert "teacher, an instructor of your class, cancelled it on Dec 2, 14:05." in note()
 
 
 def test_the_instructor_reads_a_students_job_but_cannot_cancel_it_from_the_job_page(

@@ -7,7 +7,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from mlworker.images import MAX_PIXELS, ImageRejected, open_upload
+from mlworker.images import MAX_PIXELS, ImageRejected, open_upload, to_rgb
 
 
 def encode(image, fmt="PNG", **kwargs):
@@ -69,11 +69,25 @@ def test_it_takes_the_first_frame_of_an_animated_gif():
     assert open_upload(data).size == (20, 20)
 
 
-def test_it_stretches_a_16_bit_image_to_8_bits():
-    image = Image.new("I;16", (10, 10))
+def test_it_scales_a_16_bit_image_by_its_range_not_its_extremes():
+    image = Image.new("I;16", (10, 10), 1000)
     image.putpixel((0, 0), 60000)
     result = open_upload(encode(image))
-    assert result.mode == "RGB" and result.getpixel((0, 0))[0] == 255 and result.getpixel((5, 5))[0] == 0
+    # 60000 of 65535 is 233 of 255; a dark pixel stays dark rather than being stretched to black or white.
+    assert result.mode == "RGB" and result.getpixel((0, 0)) == (233, 233, 233) and result.getpixel((5, 5))[0] == 3
+
+
+def test_a_mid_grey_16_bit_png_stays_mid_grey():
+    flat = Image.new("I;16", (12, 12), 32768)  # a flat image: stretching by its extremes made it black
+    assert open_upload(encode(flat)).getpixel((6, 6)) == (127, 127, 127)
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "grey"),
+    [("I", 32768, 127), ("I", 65535, 255), ("F", 0.5, 127), ("F", 200.0, 200), ("F", -3.0, 0)],
+)
+def test_it_scales_32_bit_and_float_images_by_their_range(mode, value, grey):
+    assert to_rgb(Image.new(mode, (4, 4), value)).getpixel((1, 1)) == (grey, grey, grey)
 
 
 def test_it_converts_cmyk_and_palette_images():

@@ -3,6 +3,7 @@
 import csv
 import io
 import uuid
+from unittest import mock
 
 import pytest
 from django.core.files.storage import default_storage
@@ -111,6 +112,21 @@ def test_bad_uploads_are_refused_with_a_message_and_good_ones_kept(client, stude
     assert Image.open(default_storage.open(kept.image)).format == "PNG"  # re-encoded, never the raw bytes
 
 
+@pytest.mark.django_db
+def test_a_mid_grey_16_bit_png_is_shown_and_sent_to_the_model_mid_grey(client, student, trained_job):
+    out = io.BytesIO()
+    Image.new("I;16", (28, 28), 32768).save(out, format="PNG")
+    out.seek(0)
+    out.name = "scan-16bit.png"
+    client.force_login(student)
+    client.post(reverse("mlworker:predict", args=[trained_job.pk]), {"images": [out]})
+    kept = Prediction.objects.get()
+    # The worker predicts on the stored image, and the pages show it and its thumbnail.
+    for name in (kept.image, kept.thumbnail):
+        with default_storage.open(name) as fh:
+            assert Image.open(fh).convert("L").getextrema() == (127, 127), name
+
+
 def not_an_image(name):
     out = io.BytesIO(b"just some text, renamed")
     out.name = name
@@ -164,6 +180,29 @@ def test_top_losses_and_predictions_name_the_classes_as_the_confusion_matrix_doe
     table = client.get(reverse("mlworker:batch", args=[trained_job.pk, batch])).content.decode()
     assert table.count("<td>cat (True)</td>") == 2 and '<th scope="col">p(cat (True))</th>' in table
     assert ">True<" not in table and ">False<" not in table
+
+
+@pytest.mark.django_db
+def test_the_images_to_pick_are_a_sample_right_and_wrong_not_the_top_losses(client, student, trained_job):
+    def shown(i, predicted, actual, **more):
+        return {"image_path": f"v{i}.png", "predicted": predicted, "actual": actual, "loss": 1.0 / (i + 1),
+                "probability": 0.9, **more}  # fmt: skip
+
+    kept = [shown(0, "True", "False"), shown(1, "False", "True"),
+            shown(2, "True", "True", sample=True), shown(3, "False", "True", sample=True)]  # fmt: skip
+    TrainingJob.objects.filter(pk=trained_job.pk).update(confusion=[[5, 1], [1, 3]], top_losses=kept)
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[trained_job.pk])).content.decode()
+    pick = page[page.index('class="pick-list"') :]
+    assert 'value="2"' in pick and 'value="3"' in pick and 'value="0"' not in pick and 'value="1"' not in pick
+    assert "the model said cat (True), right" in pick and "the model said dog (False), wrong" in pick
+    wrong = page[page.index("What it got most wrong") : page.index('class="pick-list"')]
+    assert wrong.count("<li>") == 2 and "/top-losses/2/" not in wrong and "/top-losses/1/" in wrong
+    # Asking about a sampled image asks about that very image.
+    with mock.patch("mlworker.services.prediction_from_validation") as ask:
+        ask.return_value = Prediction(pk=1)
+        client.post(reverse("mlworker:predict", args=[trained_job.pk]), {"validation": "3"})
+    assert ask.call_args.kwargs["index"] == 3
 
 
 @pytest.mark.django_db

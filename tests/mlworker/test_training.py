@@ -110,6 +110,42 @@ def test_it_returns_confusion_matrix_and_top_losses(tiny_run):
     json.dumps(result.to_dict())
 
 
+def test_it_keeps_a_sample_of_the_validation_set_besides_the_top_losses(data_root, tmp_path, monkeypatch):
+    from mlworker import training
+
+    monkeypatch.setattr(training, "TOP_LOSSES", 3)
+    monkeypatch.setattr(training, "VALIDATION_SAMPLE", 4)
+    config = TrainConfig(**(TINY | {"per_class": 30}))  # 12 validation images
+    result = run_training(config, data_root=data_root, out_dir=tmp_path, reporter=RecordingReporter())
+    top = [t for t in result.top_losses if not t.get("sample")]
+    sample = [t for t in result.top_losses if t.get("sample")]
+    assert len(top) == 3 and [t["loss"] for t in top] == sorted((t["loss"] for t in top), reverse=True)
+    assert len(sample) == 4 and all((tmp_path / t["image_path"]).is_file() for t in sample)
+    # Other images than the top losses, each named by what it shows (cats upper-case), none lower in
+    # loss than... any top loss: the top losses are the highest of all.
+    names = {Path(t["image_path"]).name.split("_", 1)[1] for t in top}
+    assert not names & {Path(t["image_path"]).name.split("_", 2)[2] for t in sample}
+    assert max(t["loss"] for t in sample) <= min(t["loss"] for t in top)
+    for t in sample:
+        assert t["actual"] == str(Path(t["image_path"]).name.split("_", 2)[2][0].isupper())
+
+
+@pytest.mark.parametrize(
+    ("correct", "skip", "k", "expected"),
+    [
+        # 6 right, 4 wrong, the first two (wrong) are the top losses: 2 wrong and 2 right, spread out.
+        ([False, False, True, True, False, True, True, False, True, True], {0, 1}, 4, [2, 4, 6, 7]),
+        ([True] * 10, set(), 3, [0, 3, 6]),  # all right: only right ones
+        ([False, True, False, False], set(), 4, [0, 1, 2, 3]),  # fewer than k: all of them
+        ([True, False], {0, 1}, 4, []),
+    ],
+)
+def test_the_validation_sample_mixes_right_and_wrong(correct, skip, k, expected):
+    from mlworker.training import validation_sample
+
+    assert validation_sample(correct, skip, k) == expected
+
+
 def test_the_exported_model_loads_and_predicts_in_a_fresh_process(tiny_run, data_root):
     result, _, _ = tiny_run
     assert result.export_path.is_file()

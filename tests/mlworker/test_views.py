@@ -219,7 +219,8 @@ def small_dataset(student):
 
 def test_it_refuses_a_batch_larger_than_the_training_images_beside_the_field(client, student, small_dataset):
     client.force_login(student)
-    sent = {**FORM, "dataset": small_dataset.key, "batch_size": 32, "valid_pct": 0.2, "epochs": 2}
+    sent = {**FORM, "dataset": small_dataset.key, "batch_size": 32, "valid_pct": 0.2, "epochs": 2,
+            "small_validation_ok": "on"}  # fmt: skip
     response = client.post(reverse("mlworker:new"), sent)
     assert response.status_code == 200 and not TrainingJob.objects.exists()
     form = response.context["form"]
@@ -235,7 +236,8 @@ def test_it_refuses_a_batch_larger_than_the_training_images_beside_the_field(cli
 def test_the_largest_batch_it_names_is_accepted(client, student, small_dataset, django_capture_on_commit_callbacks):
     client.force_login(student)
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("mlworker:new"), {**FORM, "dataset": small_dataset.key, "batch_size": 13})
+        sent = {**FORM, "dataset": small_dataset.key, "batch_size": 13, "small_validation_ok": "on"}
+        response = client.post(reverse("mlworker:new"), sent)
     assert response.status_code == 302
     assert TrainingJob.objects.get().batch_size == 13
 
@@ -259,6 +261,70 @@ def test_it_refuses_a_validation_share_that_keeps_no_image(client, student):
     errors = response.context["form"].errors
     assert "none of this data set's 10 images" in errors["valid_pct"][0] and "0.1" in errors["valid_pct"][0]
     assert not TrainingJob.objects.exists()
+
+
+def test_it_warns_before_training_an_upload_with_a_tiny_validation_set(client, student, small_dataset):
+    client.force_login(student)
+    sent = {**FORM, "dataset": small_dataset.key, "batch_size": 4}
+    response = client.post(reverse("mlworker:new"), sent)
+    assert not TrainingJob.objects.exists()
+    warning = response.context["form"].errors["valid_pct"][0]
+    assert "Only 3 of its 16 images would be kept to check the model" in warning and "0.33" in warning
+    assert "Train anyway, with this small validation set" in response.content.decode()  # the box to go on
+    with_it = client.post(reverse("mlworker:new"), {**sent, "small_validation_ok": "on"})
+    assert with_it.status_code == 302 and TrainingJob.objects.count() == 1
+
+
+def test_it_warns_when_a_class_may_have_no_validation_image(client, student):
+    from mlworker.models import DatasetState, UserDataset
+
+    lopsided = UserDataset.objects.create(
+        owner=student, name="lopsided", rule="folders", state=DatasetState.READY, classes={"cat": 60, "dog": 3}
+    )
+    client.force_login(student)
+    response = client.post(reverse("mlworker:new"), {**FORM, "dataset": lopsided.key, "batch_size": 8})
+    warning = response.context["form"].errors["valid_pct"][0]
+    assert "Only" not in warning and "Some classes may have no image among them (too few images of dog)" in warning
+
+
+def test_a_large_even_upload_trains_without_a_warning(client, student, django_capture_on_commit_callbacks):
+    from mlworker.models import DatasetState, UserDataset
+
+    even = UserDataset.objects.create(
+        owner=student, name="even", rule="folders", state=DatasetState.READY, classes={"cat": 30, "dog": 30}
+    )
+    client.force_login(student)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("mlworker:new"), {**FORM, "dataset": even.key, "batch_size": 8})
+    assert response.status_code == 302
+    assert "Train anyway" not in client.get(reverse("mlworker:new")).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("n_valid", "confusion", "said"),
+    [
+        (2, [[0, 0], [1, 1]], "on only 2 validation images, and none of them was a dog (False)"),
+        (40, [[0, 0], [10, 30]], "none of them was a dog (False)"),
+        (6, [[3, 0], [1, 2]], "on only 6 validation images"),
+    ],
+)
+def test_the_result_page_says_when_its_error_rate_rests_on_too_little(client, student, job, n_valid, confusion, said):
+    TrainingJob.objects.filter(pk=job.pk).update(
+        state=JobState.SUCCEEDED, classes=["False", "True"], confusion=confusion, n_valid=n_valid, error_rate=0.5,
+        accuracy=0.5,
+    )  # fmt: skip
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert said in page and 'id="validation-note"' in page
+
+
+def test_the_result_page_has_no_such_note_for_a_fair_validation_set(client, student, job):
+    TrainingJob.objects.filter(pk=job.pk).update(
+        state=JobState.SUCCEEDED, classes=["False", "True"], confusion=[[20, 2], [1, 17]], n_valid=40,
+        error_rate=0.075, accuracy=0.925,
+    )  # fmt: skip
+    client.force_login(student)
+    assert 'id="validation-note"' not in client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
 
 
 def test_train_on_it_proposes_a_batch_size_the_data_set_can_fill(client, student, small_dataset):
@@ -295,3 +361,18 @@ def test_a_job_on_an_upload_is_shown_by_the_uploads_name(client, student, small_
     assert "<td>shapes</td>" in listing and small_dataset.key not in listing
     compare = client.get(reverse("mlworker:compare") + f"?a={job.pk}&b={chapter.pk}").content.decode()
     assert "<td>shapes</td><td>silhouettes-catdog</td>" in compare
+
+
+def test_a_running_job_says_who_asked_to_stop_it(client, student, job):
+    job_claim(job_id=job.pk, worker="w1")
+    job_cancel(job=job, by=student)
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert "You asked to cancel it on" in page and "it stops at its next batch." in page
+
+
+def test_the_job_page_says_fine_tune_runs_one_more_epoch_than_asked(client, student, job):
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    assert "<code>fine_tune(1)</code> trains the new head alone for one epoch" in page
+    assert "then the whole model for 1 epoch: 2 epochs in all" in page
