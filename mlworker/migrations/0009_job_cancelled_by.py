@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mlworker', '0007_job_dataset_name'),
+        ('mlworker', '0008_stored_sizes_and_prediction_attempts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
