@@ -633,6 +633,26 @@ def class_export(request, classroom_id):
     return response
 
 
+# ---------------------------------------------------------------- an instructor's home
+
+
+def instructor_home(request):
+    """The classes an instructor teaches, each with what waits for them and a link to where they
+    handle it (config.views.home shows it to instructors)."""
+    # django_session, auth_user, auth_group (instructor?), sections (quiz titles), the classes with
+    # their answers waiting, their deadlines, the deadlines' extensions, the students behind per class,
+    # the experiments per class and state, the best-score counts of the quizzes with a deadline coming
+    titles = selectors.quiz_titles()
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "classes": selectors.instructor_overview(user=request.user, titles=titles),
+            "behind_pct": round(selectors.BEHIND_DEFAULT * 100),
+        },
+    )
+
+
 # ---------------------------------------------------------------- my progress
 
 
