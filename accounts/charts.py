@@ -404,7 +404,7 @@ class LineChart(_Frame):
             '  <p class="chart-keys">{}</p>\n'
             "  <details>\n"
             "    <summary>The numbers, day by day</summary>\n"
-            '    <div class="table-wrap">\n'
+            '    <div class="table-wrap" tabindex="0" role="region" aria-label="The numbers, day by day">\n'
             '    <table class="data compact">\n'
             '      <caption class="sr-only">{}: running totals per day</caption>\n'
             '      <thead><tr><th scope="col">Day</th>{}</tr></thead>\n'
@@ -561,7 +561,7 @@ class StripChart(_Frame):
         )
         rows = format_html_join(
             "",
-            '<tr><th scope="row">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>',
+            '<tr><th scope="row">{}</th><td>{}</td><td>{}</td><td class="wrap">{}</td></tr>',
             (
                 (
                     s.title,
@@ -585,7 +585,7 @@ class StripChart(_Frame):
             '  <p class="chart-keys"><span class="key dots">one experiment that succeeded{}</span>{}</p>\n'
             "  <details>\n"
             "    <summary>The numbers</summary>\n"
-            '    <div class="table-wrap">\n'
+            '    <div class="table-wrap" tabindex="0" role="region" aria-label="The numbers, group by group">\n'
             '    <table class="data compact">\n'
             '      <caption class="sr-only">{}, per group</caption>\n'
             '      <thead><tr><th scope="col">Data, architecture, weights</th><th scope="col">Experiments</th>'

@@ -693,3 +693,107 @@ def my_numbers(*, user) -> dict:
         "jobs": row.jobs,
         "best_error": row.best_error,
     }
+
+
+# ---------------------------------------------------------------- an instructor's home
+
+# The roster's "behind" filter at its default: a mean best score under this, no test yet, or a missed deadline.
+BEHIND_DEFAULT = 0.5
+
+
+@dataclass
+class ComingDeadline:
+    quiz: str
+    title: str
+    due_at: datetime
+    scored: int  # students of the class with a score on the quiz
+
+
+@dataclass
+class ClassOverview:
+    """What an instructor's home says of one class: what waits for them, each a count the class pages
+    filter to."""
+
+    classroom: Classroom
+    students: int
+    waiting: int
+    behind: int = 0
+    live_jobs: int = 0
+    failed_jobs: int = 0
+    coming: list[ComingDeadline] = field(default_factory=list)
+
+
+def instructor_overview(*, user, titles: dict[str, str], now=None, coming: int = 3) -> list[ClassOverview]:
+    """Each class this user teaches, by name, with its answers waiting for review, its students behind
+    (as the roster's filter at 50% counts them), its experiments queued or running and failed, and
+    its next `coming` deadlines with how many students have a score on their quiz.
+
+    At most six queries, whatever the number of classes and students: the classes (with the kept count of
+    answers waiting), their deadlines, the deadlines' extensions, the students behind per class (over
+    the kept progress rows), the experiments per class and state, and the kept best-score counts per
+    class and quiz (no extensions or counts are asked for where there is no deadline).
+    """
+    now = now or timezone.now()
+    classes = list(classrooms_taught_by(user).order_by(Lower("name"), "pk"))
+    if not classes:
+        return []
+    ids = [c.pk for c in classes]
+    overview = {c.pk: ClassOverview(c, c.n_students, c.n_waiting) for c in classes}
+    deadlines = list(
+        QuizDeadline.objects.filter(classroom_id__in=ids)
+        .order_by("due_at", "pk")
+        .prefetch_related(
+            Prefetch("extensions", queryset=Extension.objects.only("deadline_id", "student_id", "due_at"))
+        )
+    )
+    students = ClassMembership.objects.filter(classroom_id__in=ids, role=Role.STUDENT).order_by()
+    lagging = Q(user__progress__mean_best__isnull=True) | Q(user__progress__mean_best__lt=BEHIND_DEFAULT)
+    missed = Q(pk__in=[])
+    for d in deadlines:
+        missed |= Q(classroom_id=d.classroom_id) & _missed(d, now, user_field="user_id")
+    for cid, n in (
+        students.filter(lagging | missed)
+        .values("classroom_id")
+        .annotate(n=Count("pk"))
+        .values_list("classroom_id", "n")
+    ):
+        overview[cid].behind = n
+    jobs = (
+        # One filter() call: the class and the role are of the same membership.
+        TrainingJob.objects.filter(
+            owner__class_memberships__classroom_id__in=ids,
+            owner__class_memberships__role=Role.STUDENT,
+            state__in=(*JOB_FILTERS["live"], JobState.FAILED),
+        )
+        .order_by()
+        .values("owner__class_memberships__classroom_id", "state")
+        .annotate(n=Count("pk"))
+        .values_list("owner__class_memberships__classroom_id", "state", "n")
+    )
+    for cid, state, n in jobs:
+        if state == JobState.FAILED:
+            overview[cid].failed_jobs += n
+        else:
+            overview[cid].live_jobs += n
+    upcoming = [d for d in deadlines if d.due_at >= now]
+    scored: dict[tuple[int, str], int] = defaultdict(int)
+    if upcoming:
+        bins = ClassScoreBin.objects.filter(classroom_id__in=ids, quiz__in={d.quiz for d in upcoming})
+        for cid, quiz, n in bins.values_list("classroom_id", "quiz", "students"):
+            scored[cid, quiz] += n
+    for d in upcoming:
+        shown = overview[d.classroom_id].coming
+        if len(shown) < coming:
+            shown.append(ComingDeadline(d.quiz, titles.get(d.quiz, d.quiz), d.due_at, scored[d.classroom_id, d.quiz]))
+    return list(overview.values())
+
+
+def _missed(deadline: QuizDeadline, now, *, user_field: str) -> Q:
+    """The rows whose student (`user_field`) let this deadline pass, theirs with an extension, without
+    handing in a test of its quiz: `_missed_any` for one deadline, over any model with a student."""
+    extended = {e.student_id: e.due_at for e in deadline.extensions.all()}
+    if deadline.due_at < now:
+        passed = ~Q(**{f"{user_field}__in": [uid for uid, until in extended.items() if until >= now]})
+    else:
+        passed = Q(**{f"{user_field}__in": [uid for uid, until in extended.items() if until < now]})
+    return passed & ~Exists(QuizProgress.objects.filter(user=OuterRef(user_field), quiz=deadline.quiz))

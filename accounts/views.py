@@ -184,10 +184,29 @@ def _quiz_columns(titles: dict[str, str], sort: str, keep: str) -> list[dict]:
     return cols
 
 
-def _score_cell(s) -> str:
-    """A roster cell of one quiz: "best / last", or a dash before any test (written here, not in the
-    template: 300 cells a page cost more through template filters than the rest of a row)."""
-    return f"{percent(s.best)} / {percent(s.last)}" if s.attempts else "–"
+def _score_mark(n: int, s) -> SafeString:
+    """One quiz's mark in a roster row's quizzes cell: its best score as a small shaded number (a dash
+    before any test), with the quiz's number, best and last in words for screen readers and on hover.
+    Written here, not in the template: 500 marks a page cost more through template filters than the
+    rest of a row."""
+    if not s.attempts:
+        return format_html(
+            '<span class="mark" title="{0}: no test yet"><span aria-hidden="true">–</span>'
+            '<span class="sr-only">quiz {0}: no test;</span></span>',
+            n,
+        )
+    best, last = percent(s.best), percent(s.last)
+    level = "" if s.best is None else f" m{int(s.best * 10 + 1e-9)}"
+    return format_html(
+        '<span class="mark{}" title="{}: best {}, last {}"><span aria-hidden="true">{}</span>'
+        '<span class="sr-only">quiz {}: best {}, last {};</span></span>',
+        level, n, best, last, "?" if s.best is None else round(s.best * 100), n, best, last,
+    )  # fmt: skip
+
+
+def _marks_cell(scores) -> SafeString:
+    """A roster row's quizzes cell: one mark a quiz, in order."""
+    return format_html_join("", "{}", ((_score_mark(n, s),) for n, s in enumerate(scores, start=1)))
 
 
 def _urls(name: str, *args) -> Callable[[int], str]:
@@ -218,9 +237,10 @@ def ago(then, now) -> str:
     return "just now"
 
 
-def _roster_row(row, cells: list[str], url: str, now) -> SafeString:
-    """One roster row, written here rather than in the template: 50 rows of 14 cells cost the template
-    engine more than the page's queries. format_html escapes everything that comes from data."""
+def _roster_row(row, marks: SafeString, url: str, now) -> SafeString:
+    """One roster row, written here rather than in the template: 50 rows with ten quiz marks each cost
+    the template engine more than the page's queries. format_html escapes everything that comes from
+    data. tests/accounts/test_dashboard.py holds it to the template it stands for (ROSTER_ROW_TEMPLATE)."""
     missed = ""
     if row.missed:
         missed = format_html(
@@ -233,7 +253,7 @@ def _roster_row(row, cells: list[str], url: str, now) -> SafeString:
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
-        "      {}\n"
+        '      <td class="marks">{}</td>\n'
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
@@ -241,7 +261,7 @@ def _roster_row(row, cells: list[str], url: str, now) -> SafeString:
         BEHIND if row.missed else "",
         url, row.user.username, missed,
         row.sections_read, row.cards_reviewed, row.attempts, percent(row.mean_best),
-        format_html_join("", "<td>{}</td>", ((cell,) for cell in cells)),
+        marks,
         row.jobs,
         "–" if row.best_error is None else charts.fixed(row.best_error, 4),
         ago(row.last_activity, now),
@@ -287,10 +307,7 @@ def class_dashboard(request, classroom_id):
             "quizzes": list(titles),
             "quiz_columns": _quiz_columns(titles, sort, keep),
             "keep": keep,
-            "rows": [
-                _roster_row(r, [_score_cell(s) for s in r.score_list(titles)], student_url(r.user.pk), now)
-                for r in rows
-            ],
+            "rows": [_roster_row(r, _marks_cell(r.score_list(titles)), student_url(r.user.pk), now) for r in rows],
             "page": page,
             "page_query": urlencode({"sort": sort}) + keep,
             "sort": sort,
@@ -454,7 +471,8 @@ def _discrimination_cell(s) -> str:
 
 
 def _question_row(s) -> SafeString:
-    """One row of the questions page, written here for the reason _roster_row gives."""
+    """One row of the questions page, written here for the reason _roster_row gives: the numbers first,
+    then the question and its wrong answers, which wrap (tests hold it to QUESTION_ROW_TEMPLATE)."""
     wrong = (
         format_html_join(
             mark_safe("<br>"),
@@ -466,13 +484,13 @@ def _question_row(s) -> SafeString:
     )
     return format_html(
         "<tr>\n"
-        '      <th scope="row" class="question-cell">{}<br><span class="muted">{} · <code>{}</code></span></th>\n'
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
         "      <td>{}</td>\n"
-        "      <td>{}</td>\n"
+        '      <th scope="row" class="wrap question-text">{}<br><span class="muted">{} · <code>{}</code></span></th>\n'
+        '      <td class="wrap wrong-answers">{}</td>\n'
         "    </tr>",
-        clip(s.prompt, 140), s.section, s.slug, s.attempts, percent(s.facility), _discrimination_cell(s),
+        percent(s.facility), _discrimination_cell(s), s.attempts, clip(s.prompt, 140), s.section, s.slug,
         wrong,
     )  # fmt: skip
 
@@ -545,7 +563,7 @@ def _job_rows(jobs, classroom_pk: int, *, csrf_token: str) -> list[SafeString]:
                 '      <td><a href="{}">#{}</a></td>\n'
                 "      <td>{}</td>\n"
                 '      <td><span class="state state-{}">{}</span>{}</td>\n'
-                "      <td>{}{}, {}, {} epoch{}, {} px, batch {}</td>\n"
+                '      <td class="wrap">{}{}, {}, {} epoch{}, {} px, batch {}</td>\n'
                 "      <td>{}</td>\n"
                 "      <td>{} {}, {}</td>\n"
                 "      <td>{}</td>\n"
@@ -631,6 +649,26 @@ def class_export(request, classroom_id):
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="class-{classroom.pk}-{stamp}.csv"'
     return response
+
+
+# ---------------------------------------------------------------- an instructor's home
+
+
+def instructor_home(request):
+    """The classes an instructor teaches, each with what waits for them and a link to where they
+    handle it (config.views.home shows it to instructors)."""
+    # django_session, auth_user, auth_group (instructor?), sections (quiz titles), the classes with
+    # their answers waiting, their deadlines, the deadlines' extensions, the students behind per class,
+    # the experiments per class and state, the best-score counts of the quizzes with a deadline coming
+    titles = selectors.quiz_titles()
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "classes": selectors.instructor_overview(user=request.user, titles=titles),
+            "behind_pct": round(selectors.BEHIND_DEFAULT * 100),
+        },
+    )
 
 
 # ---------------------------------------------------------------- my progress

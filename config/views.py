@@ -3,11 +3,16 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.views import instructor_home
 from config.health import broker_ok, database_ok
 from courses.selectors import sections_with_progress
+from quizzes.selectors import is_instructor
 
 
 def home(request):
+    """A student's home is the chapter; an instructor's, the classes they teach (where log-in lands)."""
+    if is_instructor(request.user):
+        return instructor_home(request)
     sections = sections_with_progress(user=request.user)
     return render(request, "home.html", {"sections": sections})
 

@@ -14,7 +14,12 @@
     // series: [{points: [[x, y], ...], cls: "train", dots: bool}]
     opts = opts || {};
     while (svg.firstChild) svg.removeChild(svg.firstChild);
-    var w = 600, h = svg.viewBox.baseVal.height || 240, pad = 36;
+    // As wide in user units as on screen (up to 600): on a phone the labels keep their 12px size
+    // instead of shrinking with a 600-unit drawing.
+    var shown = svg.getBoundingClientRect().width;
+    var w = shown ? Math.round(Math.max(280, Math.min(600, shown))) : 600;
+    var h = svg.viewBox.baseVal.height || 240, pad = 36;
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
     var all = [];
     series.forEach(function (s) { all = all.concat(s.points); });
     if (!all.length) {
@@ -71,7 +76,7 @@
     tbody.innerHTML = "";
     epochs.forEach(function (e) {
       var tr = document.createElement("tr");
-      [e.epoch, e.phase, fmt(e.train_loss, 6), fmt(e.valid_loss, 6), fmt(e.error_rate, 6), fmt(e.seconds, 0) + " s"]
+      [e.epoch, fmt(e.error_rate, 6), fmt(e.valid_loss, 6), fmt(e.train_loss, 6), e.phase, fmt(e.seconds, 0) + " s"]
         .forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
       tbody.appendChild(tr);
     });

@@ -355,7 +355,7 @@ JOB_ROW_TEMPLATE = """{% for job in jobs %}
       <td><a href="{{ job.get_absolute_url }}">#{{ job.pk }}</a></td>
       <td>{{ job.owner.username }}</td>
       <td><span class="state state-{{ job.state }}">{{ job.get_state_display }}</span>{% if job.cancel_requested and job.state == "running" %} <span class="muted">(stopping)</span>{% endif %}</td>
-      <td>{{ job.arch }}{% if not job.pretrained %} (from scratch){% endif %}, {{ job.dataset_label }}, {{ job.epochs }} epoch{{ job.epochs|pluralize }}, {{ job.image_size }} px, batch {{ job.batch_size }}</td>
+      <td class="wrap">{{ job.arch }}{% if not job.pretrained %} (from scratch){% endif %}, {{ job.dataset_label }}, {{ job.epochs }} epoch{{ job.epochs|pluralize }}, {{ job.image_size }} px, batch {{ job.batch_size }}</td>
       <td>{% if job.error_rate is not None %}{{ job.error_rate|floatformat:4 }}{% else %}–{% endif %}</td>
       <td>{{ job.created_at|date:"M j, H:i" }}</td>
       <td>{% if job.state in live and not job.cancel_requested %}<form method="post" action="{% url 'accounts:class_job_cancel' classroom.pk job.pk %}">{% csrf_token %}<button type="submit" class="small secondary" data-confirm="Stop this experiment of {{ job.owner.username }}? What it has trained so far is lost.">Cancel</button></form>{% endif %}</td>
