@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.backends import client_ip
+from accounts.models import AnswersShown
 
 MSG_LOCKED = (
     "Too many wrong passwords. For your account's safety, log-in is paused: "
@@ -30,8 +31,6 @@ class LoginForm(LoginLimitMixin, AuthenticationForm):
 
 class AdminLoginForm(LoginLimitMixin, AdminAuthenticationForm):
     pass
-
-from accounts.models import AnswersShown
 
 
 class SignupForm(UserCreationForm):
