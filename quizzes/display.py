@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from quizzes.models import Answer, Attempt, Question, QuestionType
+from quizzes.models import REVIEW_REASON_MAX_CHARS, Answer, Attempt, GradedBy, Question, QuestionType
 
 
 def display_order(question: Question, attempt: Attempt) -> list:
@@ -150,6 +150,11 @@ class ResultView:
     key_points: list[tuple[str, bool | None]]
     show_key: bool
     hidden: bool = False  # the right answers are not the student's to see yet: not even right or wrong
+    may_ask: bool = False  # the student may ask a person to look at this grade (the page offers the form)
+    for_student: bool = True  # the viewer is the student (the page says "you"), not their instructor
+    points_by: str = "grader"  # who says which key points the answer covers: "grader" or "instructor"
+
+    reason_max_chars = REVIEW_REASON_MAX_CHARS
 
     @property
     def score_percent(self) -> int | None:
@@ -162,18 +167,34 @@ def answer_status(answer: Answer) -> str:
     if answer.is_pending:
         return "pending"
     if answer.needs_review:
-        return "review"
+        # "requested": its student asked a person to look at it, and the grader's grade counts meanwhile.
+        return "requested" if answer.grade_stands_in_review else "review"
     return "final"
 
 
-def result_view(answer: Answer, *, show_key: bool = True, hidden: bool = False) -> ResultView:
+def full_marks_from_instructor(answer: Answer) -> bool:
+    return answer.graded_by == GradedBy.INSTRUCTOR and answer.score is not None and answer.score >= 1.0
+
+
+def result_view(
+    answer: Answer, *, show_key: bool = True, hidden: bool = False, for_student: bool = True, handed_in: bool = False
+) -> ResultView:
     """With `hidden`, only the student's own answer and where its grading stands: no verdict, no
-    score, no grader feedback (it quotes key points), no key, no explanation."""
+    score, no grader feedback (it quotes key points), no key, no explanation. For the
+    student (`for_student`) of a handed-in attempt, it offers a review of the grader's grade where
+    they may ask for one; an instructor reading it sees the same page, less the offer.
+
+    Once an instructor gives full marks, every key point shows as covered: their grade says the
+    answer has all a full answer needs, and the grader's own marks beside it would go on telling
+    the student a point is missing. The list then says it is the instructor's word, not the grader's."""
     question = answer.question
     show_key = show_key and not hidden
     points: list[tuple[str, bool | None]] = []
+    points_by = "grader"
     if question.is_free_text and show_key:
         covered = (answer.grader_result or {}).get("covered") or []
+        if full_marks_from_instructor(answer):
+            covered, points_by = [True] * len(question.key_points), "instructor"
         points = [(p, covered[i] if i < len(covered) else None) for i, p in enumerate(question.key_points)]
     return ResultView(
         answer=answer,
@@ -185,4 +206,7 @@ def result_view(answer: Answer, *, show_key: bool = True, hidden: bool = False) 
         key_points=points,
         show_key=show_key,
         hidden=hidden,
+        may_ask=for_student and handed_in and not answer.review_request_refusal(handed_in=True),
+        for_student=for_student,
+        points_by=points_by,
     )

@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 
 from quizzes.display import display_order
-from quizzes.models import Attempt, Question, QuestionType
+from quizzes.models import REVIEW_REASON_MAX_CHARS, Attempt, Question, QuestionType
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -151,3 +151,28 @@ class BulkReviewForm(forms.Form):
         else:
             data["fraction"] = None  # each answer's own suggestion
         return data
+
+
+MSG_REASON_TOO_LONG = f"Keep your reason to {REVIEW_REASON_MAX_CHARS:,} characters or fewer."
+
+
+def clean_reason(value: str) -> str:
+    """A student's reason as stored: no control characters (PostgreSQL refuses NUL), one character per line break,
+    counted as the student typed it (a browser sends each line break as two characters)."""
+    return _CONTROL_RE.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+class ReviewRequestForm(forms.Form):
+    """A student asks a person to look at the grader's grade: the reason is optional."""
+
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": REVIEW_REASON_MAX_CHARS}),
+        label="Why should a person look at it? (optional)",
+    )
+
+    def clean_reason(self):
+        reason = clean_reason(self.cleaned_data["reason"])
+        if len(reason) > REVIEW_REASON_MAX_CHARS:
+            raise forms.ValidationError(MSG_REASON_TOO_LONG)
+        return reason

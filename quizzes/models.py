@@ -154,6 +154,20 @@ class Verdict(models.TextChoices):
     PENDING = "pending", "Being graded"
 
 
+# The grader's own verdicts: a grade that stands on its own (not waiting for anyone).
+STANDING_VERDICTS = (Verdict.CORRECT, Verdict.PARTIAL, Verdict.INCORRECT)
+REVIEW_REASON_MAX_CHARS = 1000
+
+# Why a student may not ask a person to look at an answer (Answer.review_request_refusal).
+MSG_REVIEW_NOT_HANDED_IN = "Hand the attempt in first: only handed-in answers can be reviewed."
+MSG_REVIEW_NOT_FREE_TEXT = "Only written answers go to a person for review; this one was marked by its key."
+MSG_REVIEW_PENDING = "This answer is still being graded. Once its grade is in, you can ask for a review."
+MSG_REVIEW_ASKED_ALREADY = "You already asked for a review of this answer. An instructor will look at it."
+MSG_REVIEW_WAITING = "This answer is already waiting for an instructor to grade it."
+MSG_REVIEW_DECIDED = "An instructor has already graded this answer, so it is not one a person can review again."
+MSG_REVIEW_NOTHING = "This answer has no grade from the free-text grader, so there is nothing for a person to review."
+
+
 class GradedBy(models.TextChoices):
     AUTO = "auto", "Automatic"
     GRADER = "grader", "Free-text grader"
@@ -179,6 +193,10 @@ class Answer(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the student asked a person to look at the grader's grade."
+    )
+    review_request = models.TextField(blank=True, help_text="The student's reason for asking, if they gave one.")
     checks = models.PositiveSmallIntegerField(default=0, help_text="Practice: how often the student checked it.")
     # Each time the answer is sent to the free-text grader the round goes up; a result for an
     # older round (the student changed the answer meanwhile) is dropped.
@@ -205,3 +223,32 @@ class Answer(models.Model):
     @property
     def is_final(self) -> bool:
         return bool(self.verdict) and not self.is_pending and not self.needs_review
+
+    def review_request_refusal(self, *, handed_in: bool) -> str:
+        """Why its student may not ask a person to look at this answer now; "" when they may. Only
+        the free-text grader's own grade, standing on its own, can be sent: not one still being
+        graded, already waiting, or decided by an instructor (that decision is final). Reads the
+        question: load it with the answer."""
+        if not handed_in:
+            return MSG_REVIEW_NOT_HANDED_IN
+        if not self.question.is_free_text:
+            return MSG_REVIEW_NOT_FREE_TEXT
+        if self.is_pending:
+            return MSG_REVIEW_PENDING
+        if self.graded_by == GradedBy.INSTRUCTOR:
+            return MSG_REVIEW_DECIDED
+        if self.needs_review:
+            return MSG_REVIEW_ASKED_ALREADY if self.review_requested_at else MSG_REVIEW_WAITING
+        if self.graded_by != GradedBy.GRADER or self.verdict not in STANDING_VERDICTS:
+            return MSG_REVIEW_NOTHING
+        return ""
+
+    @property
+    def grade_stands_in_review(self) -> bool:
+        """Waiting for a person because its student asked, while the grader's own grade still counts."""
+        return grade_stands_in_review(self.verdict, self.needs_review, self.review_requested_at)
+
+
+def grade_stands_in_review(verdict: str, needs_review: bool, review_requested_at) -> bool:
+    """The rule behind Answer.grade_stands_in_review, for code that reads rows as values."""
+    return needs_review and review_requested_at is not None and verdict in STANDING_VERDICTS

@@ -137,6 +137,15 @@ def attempt_answers(*, attempt: Attempt, with_terms: bool = False) -> list[Answe
     return list(answers)
 
 
+def answer_get_for_student(*, user, answer_id: int) -> Answer:
+    """One answer of the user's own attempts, for them to act on (ask for its review); 404 for
+    anyone else's, their instructors' included: an instructor grades through answer_get_for_review."""
+    if not user.is_authenticated:
+        raise Http404("No such answer.")
+    answers = Answer.objects.filter(attempt__user=user).select_related("question", "attempt")
+    return get_object_or_404(answers, pk=answer_id)
+
+
 def answer_at(*, attempt: Attempt, position: int) -> Answer:
     answer = Answer.objects.select_related("question").filter(attempt=attempt, position=position).first()
     if answer is None:

@@ -20,9 +20,19 @@ from courses.loader import ContentError
 from courses.models import GlossaryTerm, Section
 from courses.rendering import render_markdown
 from courses.services import DEFAULT_CONTENT_ROOT, LoadReport
-from quizzes.forms import clean_text
+from quizzes.forms import MSG_REASON_TOO_LONG, clean_reason, clean_text
 from quizzes.loader import normalise, read_question_file
-from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, GradedBy, Question, QuestionType, Verdict
+from quizzes.models import (
+    CHAPTER_QUIZ,
+    REVIEW_REASON_MAX_CHARS,
+    Answer,
+    Attempt,
+    GradedBy,
+    Question,
+    QuestionType,
+    Verdict,
+    grade_stands_in_review,
+)
 from quizzes.scoring import mark, verdict_for
 
 log = logging.getLogger(__name__)
@@ -358,10 +368,18 @@ def attempts_close_expired(*, now=None) -> list[int]:
 
 def attempt_score_refresh(*, attempt_id: int) -> None:
     """Recompute a handed-in attempt's score. Answers still with the grader or an instructor
-    count as 0 until they come back, and keep the attempt 'submitted' rather than 'graded'."""
-    rows = list(Answer.objects.filter(attempt_id=attempt_id).values_list("score", "verdict", "needs_review"))
-    waiting = any(verdict == Verdict.PENDING or review for _, verdict, review in rows)
-    total = sum(score or 0.0 for score, verdict, review in rows if verdict != Verdict.PENDING and not review)
+    count as 0 until they come back, and keep the attempt 'submitted' rather than 'graded'.
+    An answer whose student asked for a review keeps counting the grader's grade meanwhile:
+    asking must not cost the student their score."""
+    rows = Answer.objects.filter(attempt_id=attempt_id)
+    rows = list(rows.values_list("score", "verdict", "needs_review", "review_requested_at"))
+    counted = [
+        score
+        for score, verdict, review, asked in rows
+        if verdict != Verdict.PENDING and (not review or grade_stands_in_review(verdict, review, asked))
+    ]
+    waiting = len(counted) < len(rows)
+    total = sum(score or 0.0 for score in counted)
     score = min(1.0, total / len(rows)) if rows else 0.0
     Attempt.objects.filter(pk=attempt_id).exclude(state=Attempt.State.IN_PROGRESS).update(
         score=score, state=Attempt.State.SUBMITTED if waiting else Attempt.State.GRADED
@@ -420,6 +438,8 @@ def answer_grade_free_text(*, answer_id: int) -> str:
     grading_round = answer.grading_round
     grade = free_text_grade(answer.question, (answer.response or {}).get("text", ""))
     fields = _grade_fields(grade, practice=answer.attempt.is_practice, now=timezone.now())
+    if answer.review_requested_at is not None:
+        fields["needs_review"] = True  # graded again (a regrade): the student's request still waits
     with transaction.atomic():
         stored = Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING, grading_round=grading_round).update(
             **fields
@@ -437,7 +457,7 @@ def answer_grading_failed(*, answer_id: int) -> None:
     if answer is None:
         return
     if answer.attempt.is_practice:
-        fields = {**_ungraded(), "feedback": MSG_GRADER_DOWN}
+        fields = {**_ungraded(), "feedback": MSG_GRADER_DOWN, "needs_review": answer.review_requested_at is not None}
     else:
         fields = {**_ungraded(), "verdict": Verdict.NEEDS_REVIEW, "needs_review": True, "feedback": MSG_GRADER_FAILED}
     with transaction.atomic():
@@ -471,7 +491,8 @@ def gradings_redispatch(*, now=None) -> list[int]:
 
 
 class NotYours(PermissionError):
-    """The answer belongs to a student the grader does not teach (or the grader is no instructor)."""
+    """The answer is not this user's to grade (a student they do not teach; they are no instructor)
+    or to send for review (another student's)."""
 
 
 def _may_review(by, answer_ids: set[int]) -> bool:
@@ -500,6 +521,36 @@ def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=No
         Answer.objects.filter(pk=answer.pk).update(**_instructor_fields(score=score, by=by, comment=comment, now=now))
         attempt_score_refresh(attempt_id=answer.attempt_id)
         progress_refresh(user_ids=[answer.attempt.user_id])
+    answer.refresh_from_db()
+    return answer
+
+
+# ---------------------------------------------------------------- students asking for a review
+
+
+class ReviewRefused(ValueError):
+    """The student may not ask for a review of this answer; the message says why, in their words."""
+
+
+def answer_review_request(*, answer: Answer, by, reason: str = "", now=None) -> Answer:
+    """The student asks an instructor to look at the grader's grade of one of their free-text
+    answers, with an optional reason. The answer joins their instructors' review queue, and the
+    grader's grade keeps counting until an instructor decides (answer_review)."""
+    if answer.attempt.user_id != by.pk:
+        raise NotYours("Only the student who wrote this answer can ask for its review.")
+    reason = clean_reason(reason)
+    if len(reason) > REVIEW_REASON_MAX_CHARS:
+        raise ReviewRefused(MSG_REASON_TOO_LONG)
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Locked and read again: two clicks, or an instructor's grade landing meanwhile, see each other.
+        locked = Answer.objects.select_for_update(of=("self",)).select_related("question", "attempt").get(pk=answer.pk)
+        refusal = locked.review_request_refusal(handed_in=not locked.attempt.is_open)
+        if refusal:
+            raise ReviewRefused(refusal)
+        Answer.objects.filter(pk=answer.pk).update(needs_review=True, review_requested_at=now, review_request=reason)
+        attempt_score_refresh(attempt_id=answer.attempt_id)
+        progress_refresh(user_ids=[by.pk])  # the classes' "waiting for review" counts
     answer.refresh_from_db()
     return answer
 

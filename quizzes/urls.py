@@ -14,6 +14,7 @@ urlpatterns = [
     path("attempts/<int:attempt_id>/submit/", views.attempt_submit, name="submit"),
     path("attempts/<int:attempt_id>/review/", views.review, name="review"),
     path("attempts/<int:attempt_id>/status/", views.attempt_status, name="status"),
+    path("answers/<int:answer_id>/review-request/", views.review_request, name="review_request"),
     # Last: a section's slug (or "chapter") names its quiz.
     path("<slug:slug>/", views.start, name="section"),
 ]

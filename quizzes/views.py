@@ -19,7 +19,7 @@ from accounts.selectors import classrooms_taught_by
 from config.redirects import back_to
 from quizzes import selectors, services
 from quizzes.display import question_view, result_view
-from quizzes.forms import BadAnswer, BulkReviewForm, ReviewForm, StartForm, response_from_post
+from quizzes.forms import BadAnswer, BulkReviewForm, ReviewForm, ReviewRequestForm, StartForm, response_from_post
 from quizzes.models import Attempt, Verdict
 from quizzes.templatetags.quiz_tags import percent
 
@@ -241,8 +241,9 @@ def review(request, attempt_id):
     if attempt.is_open:
         return redirect("quizzes:attempt", attempt.pk)
     release, hidden, test = _what_is_hidden(request, attempt)
+    is_owner = attempt.user_id == request.user.pk
     items = [
-        result_view(a, hidden=not release.shown or a.question_id in hidden)
+        result_view(a, hidden=not release.shown or a.question_id in hidden, for_student=is_owner, handed_in=True)
         for a in selectors.attempt_answers(attempt=attempt, with_terms=True)
     ]
     return render(
@@ -250,7 +251,7 @@ def review(request, attempt_id):
         "quizzes/review.html",
         {
             "attempt": attempt,
-            "is_owner": attempt.user_id == request.user.pk,
+            "is_owner": is_owner,
             "title": selectors.quiz_title(attempt=attempt),
             "items": items,
             "waiting": any(i.status in ("pending", "review") for i in items),
@@ -291,7 +292,11 @@ def attempt_status(request, attempt_id):
         row = {"n": answer.position, "saved": answer.response is not None}
         if shows_results:
             item = result_view(
-                answer, show_key=not attempt.is_open, hidden=not release.shown or answer.question_id in hidden
+                answer,
+                show_key=not attempt.is_open,
+                hidden=not release.shown or answer.question_id in hidden,
+                for_student=attempt.user_id == request.user.pk,
+                handed_in=not attempt.is_open,
             )
             row["status"] = item.status
             if item.status != "unchecked":
@@ -314,6 +319,32 @@ def attempt_status(request, attempt_id):
             url=reverse("quizzes:review", args=[attempt.pk]),
         )
     return JsonResponse(payload)
+
+
+MSG_REVIEW_ASKED = (
+    "You asked for a review. An instructor will look at your answer; until they decide, its grade stands."
+)
+
+
+@login_required
+@require_POST
+def review_request(request, answer_id):
+    """A student asks a person to look at the grader's grade of one of their answers, from the results page."""
+    answer = selectors.answer_get_for_student(user=request.user, answer_id=answer_id)
+    back = reverse("quizzes:review", args=[answer.attempt_id]) + f"#q{answer.position}"
+    form = ReviewRequestForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("reason", []):
+            messages.error(request, error)
+        return redirect(back)
+    try:
+        services.answer_review_request(answer=answer, by=request.user, reason=form.cleaned_data["reason"])
+    except services.ReviewRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        # Says nothing of the key: the class's rule may still hide it.
+        messages.success(request, MSG_REVIEW_ASKED)
+    return redirect(back)
 
 
 # ---------------------------------------------------------------- instructors

@@ -102,7 +102,8 @@
   function waitingStatus() {
     if (!results) return null;
     if (results.querySelector('[data-result][data-status="pending"]')) return "pending";
-    if (results.querySelector('[data-result][data-status="review"]')) return "review";
+    // A review the student asked for: the instructor's decision replaces it when it comes.
+    if (results.querySelector('[data-result][data-status="review"], [data-result][data-status="requested"]')) return "review";
     return null;
   }
 

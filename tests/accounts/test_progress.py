@@ -34,6 +34,7 @@ from quizzes.services import (
     answer_grade_free_text,
     answer_grading_failed,
     answer_review,
+    answer_review_request,
     answers_review_many,
     answers_save,
     attempt_start,
@@ -116,6 +117,10 @@ def _history(classroom, instructor, student, student2, other_student, take_test,
     assert consistent()
     waiting = selectors.classroom_get_for_instructor(user=instructor, classroom_id=classroom.pk).n_waiting
     assert waiting == 2 and StudentProgress.objects.get(user=student2).answers_waiting == 2
+    answer_review_request(answer=Answer.objects.get(pk=wrong.pk), by=student, reason="It is not magic?")
+    assert consistent()
+    waiting = selectors.classroom_get_for_instructor(user=instructor, classroom_id=classroom.pk).n_waiting
+    assert waiting == 3 and StudentProgress.objects.get(user=student).answers_waiting == 1
 
     answer_review(answer=Answer.objects.get(pk=broken.pk), by=instructor, score=0.25)
     assert consistent()

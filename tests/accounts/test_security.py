@@ -12,7 +12,14 @@ from accounts.models import AnswersShown, ClassMembership, Classroom, QuizDeadli
 from mlworker.models import DatasetState, JobState, TrainingJob, UserDataset
 from mlworker.services import job_submit
 from quizzes.models import Answer, Attempt
-from quizzes.services import answer_grading_failed, answers_save, attempt_start, attempt_submit
+from quizzes.services import (
+    answer_grade_free_text,
+    answer_grading_failed,
+    answers_save,
+    attempt_start,
+    attempt_submit,
+)
+from tests.quizzes.conftest import fake_grader  # noqa: F401  (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
 
@@ -56,20 +63,31 @@ def _waiting_answer(student) -> Answer:
     return Answer.objects.get(pk=answers["t-free"].pk)
 
 
+def _graded_answer(student) -> Answer:
+    """A free-text answer the grader graded on its own, which its student may send for review."""
+    attempt = attempt_start(user=student, quiz="history", mode="test")
+    answers = {a.question.slug: a for a in attempt.answers.select_related("question")}
+    answers_save(attempt=attempt, responses={answers["t-free"].position: {"text": "It memorises the data."}})
+    attempt_submit(attempt=attempt)
+    answer_grade_free_text(answer_id=answers["t-free"].pk)
+    return Answer.objects.get(pk=answers["t-free"].pk)
+
+
 OWNER_CHANGES = dict.fromkeys(USERS, 404) | {"owner": 302, "anonymous": LOGIN}
 
 
 @pytest.fixture
-def world(classroom, other_classroom, instructor, student, tiny_settings, take_test):
+def world(classroom, other_classroom, instructor, student, tiny_settings, take_test, fake_grader):  # noqa: F811
     deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
     job = job_submit(user=student, job_settings=tiny_settings)
     attempt = take_test(student)
     waiting = _waiting_answer(student)
+    graded = _graded_answer(student)
     model = job_submit(user=student, job_settings=tiny_settings)
     TrainingJob.objects.filter(pk=model.pk).update(state=JobState.SUCCEEDED, model_file="jobs/m/model.pkl")
     dataset = UserDataset.objects.create(owner=student, name="mine", rule="folders", state=DatasetState.READY)
     return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student, "waiting": waiting,
-            "model": model, "dataset": dataset}  # fmt: skip
+            "graded": graded, "model": model, "dataset": dataset}  # fmt: skip
 
 
 def matrix(w):
@@ -170,6 +188,14 @@ def matrix(w):
             {"answers": [w["waiting"].pk], "action": "score", "score": 100},
             INSTRUCTORS_ONLY_POST,
         ),  # fmt: skip
+        # Asking for a review of the grader's grade: only the student who wrote the answer, not even
+        # their instructor (who grades it through quizzes:review_answer instead).
+        "quizzes:review_request": (
+            "post",
+            reverse("quizzes:review_request", args=[w["graded"].pk]),
+            {"reason": "Please look again."},
+            OWNER_CHANGES,
+        ),  # fmt: skip
         # Sharing with a class: only the owner; tests/mlworker/test_sharing.py has what sharing opens.
         **{
             f"mlworker:{kind}_{action}": (
@@ -224,6 +250,8 @@ def test_refused_posts_change_nothing(world, clients, role):
     assert world["job"].state == JobState.QUEUED and not world["job"].cancel_requested
     if role != "owner":
         assert not world["model"].shared_with.exists() and not world["dataset"].shared_with.exists()
+        world["graded"].refresh_from_db()
+        assert not world["graded"].needs_review and world["graded"].review_requested_at is None
     clients[role].post(reverse("quizzes:review_answer", args=[world["waiting"].pk]), {"action": "score", "score": 100})
     world["waiting"].refresh_from_db()
     assert world["waiting"].needs_review and world["waiting"].score is None
@@ -239,7 +267,7 @@ def test_the_classs_instructor_grades_through_the_bulk_post(world, clients):
     "name", ["accounts:class_instructor_add", "accounts:class_deadline_set", "accounts:class_extension_grant",
              "accounts:class_test_answers",
              "accounts:class_job_cancel", "accounts:class_deadline_delete", "accounts:class_create",
-             "quizzes:review_bulk"],
+             "quizzes:review_bulk", "quizzes:review_request"],
 )  # fmt: skip
 def test_state_changes_refuse_get(world, clients, name):
     method, url, _data, _expected = matrix(world)[name]
@@ -272,6 +300,8 @@ def test_every_state_change_needs_the_csrf_token(world, instructor, student):
     assert world["job"].state == JobState.QUEUED
     world["waiting"].refresh_from_db()
     assert world["waiting"].needs_review
+    world["graded"].refresh_from_db()
+    assert not world["graded"].needs_review
 
 
 # ---------------------------------------------------------------- the attempt rules
