@@ -341,6 +341,7 @@ def test_a_classmate_trains_on_a_shared_data_set_until_it_is_unshared(people, sh
     response = clients["classmate"].post(reverse("mlworker:new"), {
         "dataset": shared_dataset.key, "arch": "efficientnet_lite0", "pretrained": "on", "epochs": 1,
         "image_size": 64, "valid_pct": 0.25, "seed": 42, "batch_size": 4,
+        "small_validation_ok": "on",  # the shared set is tiny: the form asks first (tested in test_views)
     })  # fmt: skip
     assert response.status_code == 302
     job = TrainingJob.objects.get(owner=people["classmate"])
