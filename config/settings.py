@@ -6,6 +6,7 @@ no services at all: SQLite, a Celery broker on a SQLite file, media on local dis
 `config/checks.py` refuses to start without a secret key, allowed hosts and PostgreSQL.
 """
 
+import json
 from pathlib import Path
 
 from config.env import (
@@ -188,6 +189,9 @@ CELERY_TASK_ROUTES = {
     "courses.tasks.*": {"queue": "cpu"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool process loads its queue's models before it reports ready (config/warmup.py): the grader
+# takes a few seconds, more on a busy machine, past Celery's 4 s default.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when the broker is down: the web request answers "queue
 # unavailable" and housekeeping dispatches the saved job later.
@@ -228,8 +232,16 @@ JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0) 
 JOURNEY_CHAPTER_QUIZ_SIZE = env_int("JOURNEY_CHAPTER_QUIZ_SIZE", 15, minimum=1)
 # Which test attempt gives a quiz's grade: the best one or the latest one.
 JOURNEY_QUIZ_GRADING = env_choice("JOURNEY_QUIZ_GRADING", "best", ("best", "last"))
-# A free-text grade the grader is less sure of than this goes to an instructor.
-JOURNEY_REVIEW_CONFIDENCE = env_float("JOURNEY_REVIEW_CONFIDENCE", 0.6, minimum=0.0, maximum=1.0)
+# A free-text grade the grader is less sure of than this goes to an instructor. The default is the
+# bar that training read off the risk/coverage curve on writers the grader had not seen
+# (quizzes/grader/calibration.json, written by bench/grading/train.py); lower sends fewer answers to
+# review and lets more wrong grades through.
+JOURNEY_REVIEW_CONFIDENCE = env_float(
+    "JOURNEY_REVIEW_CONFIDENCE",
+    json.loads((BASE_DIR / "quizzes" / "grader" / "calibration.json").read_text())["decision"]["review_below"],
+    minimum=0.0,
+    maximum=1.0,
+)
 # Every free-text test answer goes to an instructor, with the grader's grade as a suggestion
 # (for a course's first weeks, while instructors learn how far to trust the grader).
 JOURNEY_REVIEW_EVERY_ANSWER = env_bool("JOURNEY_REVIEW_EVERY_ANSWER", False)

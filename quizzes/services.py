@@ -20,7 +20,7 @@ from courses.loader import ContentError
 from courses.models import GlossaryTerm, Section
 from courses.rendering import render_markdown
 from courses.services import DEFAULT_CONTENT_ROOT, LoadReport
-from quizzes.forms import MSG_REASON_TOO_LONG, clean_reason, clean_text
+from quizzes.forms import MSG_REASON_TOO_LONG, clean_reason
 from quizzes.loader import normalise, read_question_file
 from quizzes.models import (
     CHAPTER_QUIZ,
@@ -390,12 +390,12 @@ def attempt_score_refresh(*, attempt_id: int) -> None:
 
 
 def free_text_grade(question: Question, text: str):
-    """Grade one free-text answer: the single path shared by the site's task and `grade_answers`."""
+    """Grade one free-text answer as stored (the form's clean_text has run on it): the single path
+    shared by the site's task and `grade_answers`. The grader does its own reading of the text."""
     if not question.is_free_text:
         raise ValueError(f"question {question.slug!r} is {question.type}, not free_text")
     grading = importlib.import_module("quizzes.grading")
-    text, _ = clean_text(text)
-    if not text:
+    if not text.strip():
         covered = tuple(False for _ in question.key_points)
         return grading.Grade(
             score=0.0, verdict="incorrect", confidence=1.0, covered=covered, contradicted=False, feedback=MSG_NO_ANSWER
@@ -404,9 +404,12 @@ def free_text_grade(question: Question, text: str):
 
 
 def grade_needs_review(grade) -> bool:
+    """Whether an instructor reads this answer before its student sees a grade: the grader's own
+    rule (`quizzes.grading.needs_review`) at the bar JOURNEY_REVIEW_CONFIDENCE sets."""
     if settings.JOURNEY_REVIEW_EVERY_ANSWER:
         return True
-    return grade.verdict == Verdict.NEEDS_REVIEW or grade.confidence < settings.JOURNEY_REVIEW_CONFIDENCE
+    grading = importlib.import_module("quizzes.grading")
+    return grading.needs_review(grade, settings.JOURNEY_REVIEW_CONFIDENCE)
 
 
 def _grade_fields(grade, *, practice: bool, now) -> dict:

@@ -12,6 +12,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+DATA = HERE / "data"  # the writers' answers and the raters' labels
+TEAM = HERE / "team"  # the earlier, team-written answers (one writer's style)
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
@@ -45,7 +47,7 @@ FILES = ("answers.jsonl", "heldout.jsonl")
 
 def load_answers(*splits: str) -> list[dict]:
     """The labelled answers of the given splits (all of them when none is given)."""
-    rows = [json.loads(line) for name in FILES for line in (HERE / name).read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for name in FILES for line in (TEAM / name).read_text().splitlines() if line.strip()]
     return [r for r in rows if not splits or r["split"] in splits]
 
 

@@ -1,17 +1,17 @@
 """Quiz fixtures: the real question bank, a small bank whose answers are easy to spot in a page,
-a stand-in for the free-text grader (quizzes/grading.py lands separately), and eager Celery."""
+the free-text grader with made-up model outputs, and eager Celery."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 import types
-from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from courses.models import GlossaryTerm, Section
 from courses.services import DEFAULT_CONTENT_ROOT, course_load
+from quizzes.grader_model import Calibration
 from quizzes.models import Question
 from quizzes.services import question_bank_load
 
@@ -150,55 +150,56 @@ def mini_bank(db, tmp_path):
     return {q.slug: q for q in Question.objects.all()}
 
 
-# ---------------------------------------------------------------- a stand-in grader
+# ---------------------------------------------------------------- the model's outputs, made up
+
+# Round numbers, so these tests do not move when the grader is retrained.
+TEST_CALIBRATION = Calibration(
+    temperature=1.0, weights=(3.0, 3.0, 3.0), cuts=(3.0, 6.0), contradicts_at=0.35, review_below=0.6
+)
 
 
-@dataclass(frozen=True)
-class FakeSpec:
-    prompt: str
-    reference_answer: str
-    key_points: tuple[str, ...]
-    misconceptions: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FakeGrade:
-    score: float
-    verdict: str
-    confidence: float
-    covered: tuple[bool, ...]
-    contradicted: bool
-    feedback: str
-
-
-def _fake_grade(spec: FakeSpec, answer: str) -> FakeGrade:
-    """Grades by marker words, so that each test says what it wants from the grader."""
-    n = len(spec.key_points)
+def _made_up(answer: str, k: int) -> tuple[float, float, float]:
+    """What the model "says" of key point k, (covers, missing, contradicts), by a marker word in the
+    answer, so that each test says what it wants; the real grading.decide makes the grade of it."""
     if "BOOM" in answer:
         raise RuntimeError("the grader fell over")
-    if "UNSURE" in answer:
-        return FakeGrade(0.5, "needs_review", 0.9, (True,) + (False,) * (n - 1), False, "Hard to tell.")
-    if "HESITANT" in answer:
-        return FakeGrade(0.5, "partial", 0.3, (True,) + (False,) * (n - 1), False, "Half of it, maybe.")
-    if "WRONG" in answer:
-        return FakeGrade(0.0, "incorrect", 0.95, (False,) * n, True, "This contradicts the key.")
-    return FakeGrade(1.0, "correct", 0.95, (True,) * n, False, "Covers every key point.")
+    if "UNSURE" in answer:  # one point made, another contradicted: an instructor decides (suggests 50%)
+        return (0.6, 0.0, 0.4) if k == 0 else (0.02, 0.58, 0.4)
+    if "HESITANT" in answer:  # partial, at a confidence of about 0.52
+        return (0.7, 0.25, 0.05) if k == 0 else (0.05, 0.9, 0.05)
+    if "WRONG" in answer:  # contradicts every point: incorrect at 0.95
+        return (0.01, 0.04, 0.95)
+    return (0.97, 0.02, 0.01)  # every point made: correct at about 0.94
+
+
+class FakeModel:
+    """Stands in for quizzes.grader_model.KeyPointModel: made-up probabilities, no torch."""
+
+    calibration = TEST_CALIBRATION
+
+    def probabilities(self, pairs):
+        firsts = list(dict.fromkeys(first for first, _ in pairs))
+        return np.array([_made_up(answer, firsts.index(first)) for first, answer in pairs])
 
 
 @pytest.fixture
-def fake_grader(monkeypatch):
-    module = types.ModuleType("quizzes.grading")
-    module.FreeTextSpec = FakeSpec
-    module.Grade = FakeGrade
-    module.calls = []
+def fake_grader(monkeypatch, settings):
+    """The real grader with made-up model outputs. `calls` lists each (spec, answer) it was asked to
+    grade; `grade(spec, answer)` is the grade the real decision makes of them."""
+    from quizzes import grader_model, grading
+
+    settings.JOURNEY_REVIEW_CONFIDENCE = TEST_CALIBRATION.review_below
+    monkeypatch.setattr(grader_model, "load", FakeModel)
+    monkeypatch.setattr(grader_model, "calibration", lambda: TEST_CALIBRATION)
+    real = grading.grade_free_text
+    spy = types.SimpleNamespace(calls=[], grade=real)
 
     def grade_free_text(spec, answer):
-        module.calls.append((spec, answer))
-        return _fake_grade(spec, answer)
+        spy.calls.append((spec, answer))
+        return real(spec, answer)
 
-    module.grade_free_text = grade_free_text
-    monkeypatch.setitem(sys.modules, "quizzes.grading", module)
-    return module
+    monkeypatch.setattr(grading, "grade_free_text", grade_free_text)
+    return spy
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import classroom_create, classroom_join
-from quizzes import tasks
+from quizzes import grading, tasks
 from quizzes.models import Answer, Attempt
 from quizzes.services import (
     MSG_GRADER_FAILED,
@@ -55,7 +55,7 @@ def queued(monkeypatch):
 
 def test_the_spec_carries_the_questions_key(mini_bank, fake_grader):
     spec = mini_bank["t-free"].free_text_spec()
-    assert isinstance(spec, fake_grader.FreeTextSpec)
+    assert isinstance(spec, grading.FreeTextSpec)
     assert spec.prompt.strip() == "Explain overfitting."
     assert spec.reference_answer.startswith("REFERENCE-SENTINEL")
     assert spec.key_points == ("KEYPOINT-SENTINEL: it memorises the training data.", "It does badly on new data.")
@@ -104,7 +104,8 @@ def test_the_grade_arrives_and_the_students_page_follows_it(client, student, min
 
     assert tasks.grade_free_text.apply(args=[free_answer(attempt).pk]).get() == "graded"
     answer = free_answer(attempt)
-    assert (answer.verdict, answer.score, answer.graded_by, answer.confidence) == ("correct", 1, "grader", 0.95)
+    assert (answer.verdict, answer.score, answer.graded_by) == ("correct", 1, "grader")
+    assert answer.confidence > 0.9
     assert fake_grader.calls[0][1] == "It memorises its training data and then fails on new data."
 
     status = client.get(reverse("quizzes:status", args=[attempt.pk])).json()
@@ -114,7 +115,7 @@ def test_the_grade_arrives_and_the_students_page_follows_it(client, student, min
     attempt.refresh_from_db()
     assert attempt.state == "graded"
     page = client.get(reverse("quizzes:review", args=[attempt.pk])).content.decode()
-    assert "Covers every key point." in page and page.count("Covered:") == 2
+    assert "Well done: your answer makes the key points." in page and page.count("Covered:") == 2
     # A second delivery of the same message finds nothing to do.
     assert tasks.grade_free_text.apply(args=[answer.pk]).get() == "nothing to grade"
     assert len(fake_grader.calls) == 1
@@ -128,7 +129,9 @@ def test_the_whole_path_runs_in_order_with_eager_celery(
     with django_capture_on_commit_callbacks(execute=True):
         hand_in(client, attempt, "A WRONG idea: it has not trained enough.")
     answer = free_answer(attempt)
-    assert (answer.verdict, answer.score, answer.feedback) == ("incorrect", 0, "This contradicts the key.")
+    assert (answer.verdict, answer.score) == ("incorrect", 0)
+    in_fact = "In fact: KEYPOINT-SENTINEL: it memorises the training data."
+    assert answer.feedback == f"Your answer seems to say the opposite of a key point. {in_fact}"
     attempt.refresh_from_db()
     assert attempt.state == "graded" and attempt.score == pytest.approx(7 / 8)
 
@@ -146,7 +149,7 @@ def test_an_unsure_grade_waits_for_an_instructor(client, student, mini_bank, fak
     assert attempt.state == "submitted" and attempt.score == pytest.approx(7 / 8)  # counts 0 until reviewed
     page = client.get(reverse("quizzes:review", args=[attempt.pk])).content.decode()
     assert "Awaiting review." in page
-    assert "Hard to tell." not in page and "Half of it, maybe." not in page  # an unsure grader's words stay back
+    assert answer.feedback not in page  # an unsure grader's words stay back
     status = client.get(reverse("quizzes:status", args=[attempt.pk])).json()
     assert status["review"] and not status["pending"]
 
@@ -171,7 +174,7 @@ def test_every_answer_goes_to_review_when_the_setting_says_so(
     answer_grade_free_text(answer_id=free_answer(attempt).pk)
     answer = free_answer(attempt)
     assert answer.needs_review and answer.score is None
-    assert (answer.grader_result["score"], answer.grader_result["confidence"]) == (1.0, 0.95)  # the suggestion
+    assert answer.grader_result["score"] == 1.0 and answer.grader_result["confidence"] > 0.9  # the suggestion
 
 
 def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
@@ -185,7 +188,7 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
 
     client.force_login(instructor)
     queue = client.get(reverse("quizzes:review_queue")).content.decode()
-    assert "t-free" in queue and "<strong>50%</strong>, unsure" in queue and "Hard to tell." in queue
+    assert "t-free" in queue and "<strong>50%</strong>, unsure" in queue and answer.feedback in queue
     assert "&lt;em&gt;maybe&lt;/em&gt;" in queue and "<em>maybe</em>" not in queue
     response = client.post(reverse("quizzes:review_answer", args=[answer.pk]), {"action": "accept"})
     assert response.status_code == 302
@@ -214,7 +217,7 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
 
     client.force_login(student)
     page = client.get(reverse("quizzes:review", args=[attempt.pk])).content.decode()
-    assert "graded by an instructor" in page and "80%" in page and "Hard to tell." not in page
+    assert "graded by an instructor" in page and "80%" in page and answer.feedback not in page
     assert "Good start, but say &lt;why&gt; it fails on new data." in page
     status = client.get(reverse("quizzes:status", args=[attempt.pk])).json()
     assert not status["review"] and status["score_text"] == "98%"
@@ -264,21 +267,23 @@ def test_an_answer_still_being_written_is_not_open_to_instructors(client, instru
     assert client.get(reverse("quizzes:review_answer", args=[attempt.answers.first().pk])).status_code == 404
 
 
-def test_a_grade_for_text_the_student_has_since_changed_is_dropped(student, mini_bank, fake_grader, queued):
+def test_a_grade_for_text_the_student_has_since_changed_is_dropped(
+    student, mini_bank, fake_grader, queued, monkeypatch
+):
     attempt = attempt_start(user=student, quiz="history", mode="practice")
     n = positions(attempt)["t-free"]
     answers_save(attempt=attempt, responses={n: {"text": "first try"}})
     answer_check(attempt=attempt, position=n)
     assert free_answer(attempt).verdict == "pending"
 
-    real = fake_grader.grade_free_text
+    real = grading.grade_free_text
 
     def slow_grader(spec, text):
         # While the grader works on the first text, the student writes a second.
         answers_save(attempt=attempt, responses={n: {"text": "second try"}})
         return real(spec, text)
 
-    fake_grader.grade_free_text = slow_grader
+    monkeypatch.setattr(grading, "grade_free_text", slow_grader)
     assert answer_grade_free_text(answer_id=free_answer(attempt).pk) == "stale"
     answer = free_answer(attempt)
     assert answer.response == {"text": "second try"} and answer.verdict == "" and answer.score is None

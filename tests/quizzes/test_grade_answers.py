@@ -41,7 +41,7 @@ def test_it_grades_each_line_and_reports_each_bad_one(tmp_path, capsys, mini_ban
     assert len(results) == 10  # every non-blank line has an output line, in order
     assert results[0] == {
         "question": "t-free", "answer": "It memorises the training data.", "id": 7,
-        "score": 1.0, "verdict": "correct", "confidence": 0.95, "needs_review": False,
+        "score": 1.0, "verdict": "correct", "confidence": 0.939, "needs_review": False,
     }  # fmt: skip
     assert (results[1]["verdict"], results[1]["needs_review"]) == ("needs_review", True)
     assert results[2] == {"line": 4, "error": results[2]["error"]} and "not valid JSON" in results[2]["error"]
@@ -51,7 +51,7 @@ def test_it_grades_each_line_and_reports_each_bad_one(tmp_path, capsys, mini_ban
     assert "expected an object" in results[6]["error"]
     assert results[7]["error"] == "the grader failed on this answer: RuntimeError: the grader fell over"
     assert (results[8]["score"], results[8]["verdict"]) == (0.0, "incorrect")  # blank: marked without the model
-    assert results[9]["answer"] == "深層学習は WRONG" and results[9]["verdict"] == "incorrect"
+    assert results[9]["answer"] == "深層学習は WRONG" and results[9]["verdict"] == "needs_review"  # not English
     assert "line 4: not valid JSON" in err and "line 5: no question with slug 'no-such-question'" in err
     assert "4 graded, 6 with errors" in err
 
@@ -67,7 +67,7 @@ def test_it_uses_the_same_grading_as_the_site(tmp_path, capsys, mini_bank, fake_
     (line,) = capsys.readouterr().out.splitlines()
     result = json.loads(line)
     assert (result["score"], result["verdict"], result["confidence"]) == (site.score, site.verdict, site.confidence)
-    assert result["needs_review"] is False  # 0.3 is above this threshold; the default 0.6 would send it to review
+    assert result["needs_review"] is False  # 0.52 is above this threshold; the default 0.6 would send it to review
     assert fake_grader.calls[-1][0] == question.free_text_spec() and fake_grader.calls[-1][1] == text
 
 

@@ -36,12 +36,15 @@ WRONG = "Overfitting means the model has not trained long enough to learn its tr
 def test_a_real_worker_grades_handed_in_free_text_answers(celery_worker, client, student, tmp_path, capsys):
     course_load()
     question_bank_load()
-    good = attempt_start(user=student, quiz="limitations", mode="test")
-    wrong = attempt_start(user=student, quiz="limitations", mode="test")
     client.force_login(student)
-    for attempt, text in ((good, GOOD), (wrong, WRONG)):
+    handed_in = []
+    for text in (GOOD, WRONG):  # one open test of a quiz at a time: the second starts after the first is in
+        attempt = attempt_start(user=student, quiz="limitations", mode="test")
         data = {**all_right(attempt), f"q{positions(attempt)['limitations-overfitting']}": text, "action": "submit"}
         assert client.post(reverse("quizzes:save", args=[attempt.pk]), data).status_code == 302
+        handed_in.append(attempt)
+    good, wrong = handed_in
+    assert good.pk != wrong.pk
 
     def all_graded():
         return not Answer.objects.filter(attempt__in=[good, wrong], verdict="pending").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from quizzes.forms import clean_text
 from quizzes.models import Question
 from quizzes.services import free_text_grade, grade_needs_review
 
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         if not question.is_free_text:
             raise LineError(f"question {slug!r} is {question.type}, not free_text")
         try:
-            grade = free_text_grade(question, answer)
+            grade = free_text_grade(question, clean_text(answer)[0])  # stored as the site stores it
         except Exception as exc:  # one answer the grader chokes on must not stop the batch
             raise LineError(f"the grader failed on this answer: {exc.__class__.__name__}: {exc}") from None
         return {
