@@ -5,7 +5,7 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 from django.core.exceptions import ImproperlyConfigured
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -42,6 +42,14 @@ def start_presence_beat(sender=None, **kwargs):
     from mlworker.workers import on_worker_ready
 
     on_worker_ready(sender=sender)
+
+
+@worker_process_init.connect
+def warm_up_pool_process(**kwargs):
+    # Each pool process loads its queues' models once, before its first task (config/warmup.py).
+    from config.warmup import warm_up
+
+    warm_up(app.amqp.queues.consume_from or {})
 
 
 @worker_shutdown.connect
