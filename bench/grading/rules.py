@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import common  # noqa: F401  (puts the repository on sys.path, as every script here does)
 import numpy as np
 
 from quizzes.grading import FreeTextSpec, Grade, clean_text  # the types and text cleaning it shared
