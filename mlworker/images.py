@@ -34,6 +34,11 @@ def _too_large(name: str, size: tuple[int, int] | None = None) -> ImageRejected:
     )
 
 
+def too_large_to_read(name: str, limit: int) -> str:
+    """The refusal of a file found too large while it was read, before its whole size was known."""
+    return f"{name} is more than {limit // 2**20} MB; the most we accept is {limit // 2**20} MB."
+
+
 def read_capped(file, name: str = "the file", limit: int | None = None) -> bytes:
     """The bytes of an uploaded file, refused as too large without reading more than `limit` + 1 of them."""
     limit = MAX_UPLOAD_BYTES if limit is None else limit
@@ -42,7 +47,7 @@ def read_capped(file, name: str = "the file", limit: int | None = None) -> bytes
         raise ImageRejected(f"{name} is {size / 2**20:.1f} MB; the most we accept is {limit // 2**20} MB.")
     data = file.read(limit + 1)
     if len(data) > limit:
-        raise ImageRejected(f"{name} is more than {limit // 2**20} MB; the most we accept is {limit // 2**20} MB.")
+        raise ImageRejected(too_large_to_read(name, limit))
     return data
 
 

@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
@@ -282,10 +283,13 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 2**20:.1f} MB"
 
 
-def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple[list[Prediction], list[str]]:
+def prediction_submit(
+    *, user, job: TrainingJob, uploads: list[Upload], cut_off: Sequence[str] = ()
+) -> tuple[list[Prediction], list[str]]:
     """Check each upload, store the good ones re-encoded, queue a prediction for each.
 
     Returns the predictions and one message per refused file; a bad file never stops the others.
+    `cut_off` are the messages of files refused while they arrived (mlworker.uploads), told with the rest.
     The messages are also kept on the first prediction, for its page and its batch's to show.
     Images are counted before any is decoded, and decoded one at a time (each is kept only
     encoded, at the size training uses), so a request holds at most one full image in memory.
@@ -300,7 +304,7 @@ def prediction_submit(*, user, job: TrainingJob, uploads: list[Upload]) -> tuple
     singles = sum(1 for u in uploads if not u.name.lower().endswith(".zip"))
     fit = settings.JOURNEY_MAX_IMAGE_SIZE
     encoded: list[Encoded] = []
-    refused: list[str] = []
+    refused: list[str] = list(cut_off)
     from_zips = 0
     for upload in uploads:
         if upload.name.lower().endswith(".zip"):
@@ -363,12 +367,13 @@ def _zip_images(upload: Upload, refused: list[str], *, room: int, singles: int) 
 def _copy_capped(src: IO[bytes], dst: IO[bytes], limit: int) -> None:
     """Copy an upload to a local file in chunks, refusing it once it passes `limit` bytes."""
     from mlworker.archives import ArchiveRejected
+    from mlworker.uploads import zip_too_large
 
     copied = 0
     while chunk := src.read(2**20):
         copied += len(chunk)
         if copied > limit:
-            raise ArchiveRejected(f"The zip is larger than {limit // 2**20} MB, the most we accept.")
+            raise ArchiveRejected(zip_too_large(limit))
         dst.write(chunk)
     dst.flush()
 

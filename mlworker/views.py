@@ -25,6 +25,7 @@ from mlworker.forms import (
 )
 from mlworker.models import JobState, Prediction
 from mlworker.splits import SMALL_VALIDATION
+from mlworker.uploads import capped_uploads, dataset_limit, prediction_limit
 from mlworker.workers import workers_panel
 
 MSG_PREDICT_QUEUE_DOWN = (
@@ -243,6 +244,7 @@ def jobs_compare(request):
 
 @login_required
 @require_POST
+@capped_uploads(prediction_limit)
 def predict(request, job_id):
     job = selectors.model_usable_get(user=request.user, job_id=job_id)
     if "validation" in request.POST:
@@ -255,13 +257,16 @@ def predict(request, job_id):
         return redirect(prediction)
     form = PredictForm(request.POST, request.FILES)
     if not form.is_valid():
-        for error in form.errors.get("images", []):
+        # Every file cut off as it arrived: say so, not that none was chosen.
+        for error in request.uploads_refused or form.errors.get("images", []):
             messages.error(request, error)
         return redirect(job)
     # The files themselves, not their bytes: each is read only up to its size limit, one at a time.
     uploads = [services.Upload(name=f.name, data=f) for f in form.cleaned_data["images"]]
     try:
-        created, refused = services.prediction_submit(user=request.user, job=job, uploads=uploads)
+        created, refused = services.prediction_submit(
+            user=request.user, job=job, uploads=uploads, cut_off=request.uploads_refused
+        )
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect(job)
@@ -435,9 +440,13 @@ def model_delete(request, job_id):
 
 
 @login_required
+@capped_uploads(dataset_limit)
 def datasets(request):
     if request.method == "POST":
         form = DatasetUploadForm(request.POST, request.FILES)
+        if request.uploads_refused:
+            # The zip was cut off as it arrived: say so beside the field, not that none was chosen.
+            form.errors["archive"] = form.error_class(request.uploads_refused)
         if form.is_valid():
             try:
                 dataset = services.dataset_upload(

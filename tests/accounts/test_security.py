@@ -1,7 +1,8 @@
 """Who may open which class URL, and a guard that every URL of the project is accounted for.
 
 Roles: the student the object is about ("owner"), a second student of the same class, a student of
-another class, the class's instructor, another class's instructor, and an anonymous visitor.
+another class, the class's instructor, another class's instructor, a signed-in user of no role and
+in no class ("outsider"), and an anonymous visitor.
 """
 
 import pytest
@@ -19,38 +20,38 @@ from quizzes.services import (
     attempt_start,
     attempt_submit,
 )
+from tests.mlworker.conftest import stored_files  # noqa: F401  (a fixture, used by name)
 from tests.quizzes.conftest import fake_grader  # noqa: F401  (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["owner", "student2", "other_student", "instructor", "other_instructor", "anonymous"]
+ROLES = ["owner", "student2", "other_student", "instructor", "other_instructor", "outsider", "anonymous"]
 USERS = {
     "owner": "student",
     "student2": "student2",
     "other_student": "other_student",
     "instructor": "instructor",
     "other_instructor": "other_instructor",
+    "outsider": "outsider",
 }
 LOGIN = "login"
+VARIANT = "#"  # a second entry for one URL pattern: "name#what"
 
 
 def _expect(instructor_gets):
     """Class pages: only the class's instructors; every other signed-in user gets 404."""
     return {
         "owner": 404, "student2": 404, "other_student": 404,
-        "instructor": instructor_gets, "other_instructor": 404, "anonymous": LOGIN,
+        "instructor": instructor_gets, "other_instructor": 404, "outsider": 404, "anonymous": LOGIN,
     }  # fmt: skip
 
 
-OWNER_AND_INSTRUCTOR = {
-    "owner": 200, "student2": 404, "other_student": 404, "instructor": 200, "other_instructor": 404, "anonymous": LOGIN,
-}  # fmt: skip
+OWNER_AND_INSTRUCTOR = dict.fromkeys(USERS, 404) | {"owner": 200, "instructor": 200, "anonymous": LOGIN}
+OWNER_ONLY = dict.fromkeys(USERS, 404) | {"owner": 200, "anonymous": LOGIN}
 ANY_SIGNED_IN = dict.fromkeys(USERS, 200) | {"anonymous": LOGIN}
 # The bulk review: students are no instructors (403); another instructor's post is answered with a
 # refusal and changes nothing (test_refused_posts_change_nothing).
-INSTRUCTORS_ONLY_POST = {
-    "owner": 403, "student2": 403, "other_student": 403, "instructor": 302, "other_instructor": 302, "anonymous": LOGIN,
-}  # fmt: skip
+INSTRUCTORS_ONLY_POST = dict.fromkeys(USERS, 403) | {"instructor": 302, "other_instructor": 302, "anonymous": LOGIN}
 
 
 def _waiting_answer(student) -> Answer:
@@ -77,7 +78,7 @@ OWNER_CHANGES = dict.fromkeys(USERS, 404) | {"owner": 302, "anonymous": LOGIN}
 
 
 @pytest.fixture
-def world(classroom, other_classroom, instructor, student, tiny_settings, take_test, fake_grader):  # noqa: F811
+def world(classroom, other_classroom, instructor, student, tiny_settings, take_test, fake_grader, stored_files):  # noqa: F811
     deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
     job = job_submit(user=student, job_settings=tiny_settings)
     attempt = take_test(student)
@@ -87,7 +88,7 @@ def world(classroom, other_classroom, instructor, student, tiny_settings, take_t
     TrainingJob.objects.filter(pk=model.pk).update(state=JobState.SUCCEEDED, model_file="jobs/m/model.pkl")
     dataset = UserDataset.objects.create(owner=student, name="mine", rule="folders", state=DatasetState.READY)
     return {"c": classroom, "d": deadline, "job": job, "attempt": attempt, "student": student, "waiting": waiting,
-            "graded": graded, "model": model, "dataset": dataset}  # fmt: skip
+            "graded": graded, "model": model, "dataset": dataset, "files": stored_files}  # fmt: skip
 
 
 def matrix(w):
@@ -154,14 +155,7 @@ def matrix(w):
             "post",
             reverse("accounts:class_create"),
             {"name": "X"},
-            {
-                "owner": 403,
-                "student2": 403,
-                "other_student": 403,
-                "instructor": 302,
-                "other_instructor": 302,
-                "anonymous": LOGIN,
-            },
+            INSTRUCTORS_ONLY_POST,
         ),  # fmt: skip
         "accounts:me": ("get", reverse("accounts:me"), None, ANY_SIGNED_IN),
         "accounts:profile": ("get", reverse("accounts:profile"), None, ANY_SIGNED_IN),
@@ -196,6 +190,10 @@ def matrix(w):
             {"reason": "Please look again."},
             OWNER_CHANGES,
         ),  # fmt: skip
+        # Stored files, served only through these views (tests/mlworker/test_stored_files.py has the bytes
+        # and /media/): the owner's own; a top-loss image also to the owner's instructor, who reads the
+        # job page; a data set's samples to no instructor (only to a class it is shared with).
+        **_file_views(w["files"]),
         # Sharing with a class: only the owner; tests/mlworker/test_sharing.py has what sharing opens.
         **{
             f"mlworker:{kind}_{action}": (
@@ -210,8 +208,34 @@ def matrix(w):
     }
 
 
+def _file_views(files):
+    job, dataset, p = files.job, files.dataset, files.prediction
+    return {
+        "mlworker:model": ("get", reverse("mlworker:model", args=[job.pk]), None, OWNER_ONLY),
+        "mlworker:top_loss": ("get", reverse("mlworker:top_loss", args=[job.pk, 0]), None, OWNER_AND_INSTRUCTOR),
+        "mlworker:dataset_sample": (
+            "get",
+            reverse("mlworker:dataset_sample", args=[dataset.pk, 0]),
+            None,
+            OWNER_ONLY,
+        ),  # fmt: skip
+        "mlworker:prediction_image": (
+            "get",
+            reverse("mlworker:prediction_image", args=[p.pk, "full"]),
+            None,
+            OWNER_ONLY,
+        ),  # fmt: skip
+        f"mlworker:prediction_image{VARIANT}thumb": (
+            "get",
+            reverse("mlworker:prediction_image", args=[p.pk, "thumb"]),
+            None,
+            OWNER_ONLY,
+        ),  # fmt: skip
+    }
+
+
 @pytest.fixture
-def clients(request, other_student, other_instructor):
+def clients(request, other_student, other_instructor, outsider):
     out = {}
     for role in ROLES:
         client = Client()
@@ -239,7 +263,7 @@ def test_each_role_gets_exactly_what_it_should(world, clients, role):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("role", ["owner", "student2", "other_student", "other_instructor", "anonymous"])
+@pytest.mark.parametrize("role", ["owner", "student2", "other_student", "other_instructor", "outsider", "anonymous"])
 def test_refused_posts_change_nothing(world, clients, role):
     for name, (method, url, data, _expected) in matrix(world).items():
         if method == "post" and name != "accounts:class_create":
@@ -336,6 +360,30 @@ def test_each_signed_in_role_gets_one_open_test_per_quiz_and_no_practice_beside_
     assert Attempt.objects.filter(user=test.user, quiz="history", state="in_progress").count() == 1
 
 
+# ---------------------------------------------------------------- the queues
+# A student's zip is checked on its own `uploads` queue and worker, so that a slow zip never holds up
+# free-text grading or housekeeping (the review's 66 KB zip held the `cpu` queue for 98 s).
+
+
+def _queue_of(task_name):
+    """The queue Celery publishes a task to, by CELERY_TASK_ROUTES as the app reads them."""
+    from config.celery_app import app
+
+    return app.amqp.router.route({}, task_name)["queue"].name
+
+
+def test_only_the_data_set_check_goes_to_the_uploads_queue():
+    from config.celery_app import app
+
+    app.loader.import_default_modules()
+    tasks = {name for name in app.tasks if not name.startswith("celery.")}
+    quizzes = {name for name in tasks if name.startswith("quizzes.")}
+    assert quizzes >= {"quizzes.tasks.grade_free_text", "quizzes.tasks.housekeeping"}
+    assert {name for name in tasks if _queue_of(name) == "uploads"} == {"mlworker.tasks.dataset_check"}
+    # Grading and both housekeepings share a queue with nothing that decodes a student's images.
+    assert {_queue_of(name) for name in quizzes | {"mlworker.tasks.housekeeping"}} == {"cpu"}
+
+
 # ---------------------------------------------------------------- every URL accounted for
 
 # Pages tested elsewhere, by their own apps' tests (tests/courses, tests/quizzes, tests/mlworker,
@@ -348,10 +396,10 @@ COVERED_ELSEWHERE = {
     "courses:search", "courses:section", "courses:term",
     "quizzes:attempt", "quizzes:autosave", "quizzes:index", "quizzes:review_queue",
     "quizzes:save", "quizzes:section", "quizzes:status", "quizzes:submit",
-    "mlworker:batch", "mlworker:cancel", "mlworker:compare", "mlworker:dataset_delete", "mlworker:dataset_sample",
-    "mlworker:datasets", "mlworker:jobs", "mlworker:model", "mlworker:model_delete", "mlworker:model_rename",
-    "mlworker:models", "mlworker:new", "mlworker:predict", "mlworker:prediction", "mlworker:prediction_image",
-    "mlworker:prediction_status", "mlworker:top_loss",
+    "mlworker:batch", "mlworker:cancel", "mlworker:compare", "mlworker:dataset_delete",
+    "mlworker:datasets", "mlworker:jobs", "mlworker:model_delete", "mlworker:model_rename",
+    "mlworker:models", "mlworker:new", "mlworker:predict", "mlworker:prediction",
+    "mlworker:prediction_status",
 }  # fmt: skip
 NOT_OURS = {"admin"}  # Django's admin, guarded by its own staff check
 DEBUG_ONLY = {"^media/(?P<path>.*)$"}
@@ -369,6 +417,6 @@ def _names(patterns, prefix=""):
 
 def test_every_url_pattern_is_in_the_matrix_or_covered_elsewhere(world):
     found = set(_names(get_resolver().url_patterns)) - DEBUG_ONLY
-    listed = set(matrix(world)) | COVERED_ELSEWHERE
+    listed = {name.split(VARIANT)[0] for name in matrix(world)} | COVERED_ELSEWHERE
     assert not found - listed, f"URL patterns nobody tests for access: {sorted(found - listed)}"
     assert not listed - found, f"listed but gone: {sorted(listed - found)}"

@@ -1,6 +1,5 @@
 """Students' own zips: checked before use, refused or skipped with reasons, private, and trainable."""
 
-import io
 import os
 import stat
 import zipfile
@@ -9,44 +8,12 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from PIL import Image, ImageDraw
 
 from mlworker.archives import ArchiveRejected, Item, Limits, Skipped, scan_zip
 from mlworker.models import DatasetState, JobState, TrainingJob, UserDataset
 from mlworker.services import dataset_check_run, dataset_upload
+from tests.mlworker.support import good_zip, make_zip, picture
 from tests.support import wait_for
-
-
-def picture(kind, i, size=64):
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    offset = i % 7
-    if kind == "square":
-        draw.rectangle([10 + offset, 10, 50 + offset, 50], fill=(200, 30, 30))
-    else:
-        draw.ellipse([8, 8 + offset, 56, 56], fill=(30, 30, 200))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def make_zip(entries):
-    """entries: name -> bytes, or (bytes, ZipInfo tweaks)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            if isinstance(data, zipfile.ZipInfo):
-                zf.writestr(data, b"target.png")
-            else:
-                zf.writestr(name, data)
-    return out.getvalue()
-
-
-def good_zip(per_class=6):
-    entries = {
-        f"shapes/{kind}/{kind}_{i}.png": picture(kind, i) for kind in ("square", "circle") for i in range(per_class)
-    }
-    return make_zip(entries)
 
 
 def scan(tmp_path, data, rule="folders", limits=None):

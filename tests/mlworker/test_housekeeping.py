@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mlworker import services, tasks
 from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
-from tests.mlworker.test_datasets_upload import good_zip
+from tests.mlworker.support import good_zip
 from tests.mlworker.test_sharing import png_bytes, png_file
 
 pytestmark = pytest.mark.django_db

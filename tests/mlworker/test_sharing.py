@@ -29,7 +29,7 @@ from mlworker.services import (
     model_unshare,
     prediction_submit,
 )
-from tests.mlworker.test_datasets_upload import good_zip
+from tests.mlworker.support import good_zip
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,6 @@ not), under names no one can guess, at the size training uses, and within each u
 import importlib
 import io
 import re
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,11 +13,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import clear_url_caches, reverse
 from PIL import Image
 
-from mlworker import runner, services
+from mlworker import services
 from mlworker.images import compact_bytes
-from mlworker.models import DatasetState, JobState, Prediction, TrainingJob, UserDataset
+from mlworker.models import DatasetState, Prediction, UserDataset
 from mlworker.selectors import storage_used
-from tests.mlworker.test_datasets_upload import good_zip, make_zip, picture
+from tests.mlworker.support import good_zip, make_zip, picture
 
 pytestmark = pytest.mark.django_db
 
@@ -33,36 +32,9 @@ def jpeg_noise(width, height):
     return out.getvalue()
 
 
-@pytest.fixture
-def files(student, tiny_settings, tmp_path, monkeypatch, django_capture_on_commit_callbacks):
-    """One of each kind of stored file, made by the code that makes them: a trained job's exported
-    model and top-loss image, a checked data set's images and samples, a prediction's images."""
-    monkeypatch.setattr(services, "send", lambda *args: True)
-    job = services.job_submit(user=student, job_settings=tiny_settings)
-    (tmp_path / "export.pkl").write_bytes(b"a learner")
-    (tmp_path / "top").mkdir()
-    (tmp_path / "top" / "0.png").write_bytes(picture("square", 0))
-    result = SimpleNamespace(
-        export_path=tmp_path / "export.pkl",
-        top_losses=[{"image_path": "top/0.png", "actual": "True", "predicted": "False", "loss": 2.0}],
-    )
-    TrainingJob.objects.filter(pk=job.pk).update(
-        state=JobState.SUCCEEDED, classes=["False", "True"], **runner._store_results(job.pk, tmp_path, result)
-    )
-    job.refresh_from_db()
-    dataset = services.dataset_upload(user=student, name="shapes", rule="folders",
-                                      upload=SimpleUploadedFile("shapes.zip", good_zip()))  # fmt: skip
-    dataset = services.dataset_check_run(dataset_id=dataset.pk)
-    created, _ = services.prediction_submit(
-        user=student, job=job, uploads=[services.Upload("cat.png", picture("circle", 1))]
-    )
-    prediction = created[0]
-    return SimpleNamespace(job=job, dataset=dataset, prediction=prediction)
-
-
-def _served(files):
+def _served(stored_files):
     """Each kind of stored file: its view's URL and its name in storage."""
-    job, dataset, p = files.job, files.dataset, files.prediction
+    job, dataset, p = stored_files.job, stored_files.dataset, stored_files.prediction
     return {
         "exported model": (reverse("mlworker:model", args=[job.pk]), job.model_file),
         "top-loss image": (reverse("mlworker:top_loss", args=[job.pk, 0]), job.top_losses[0]["image_path"]),
@@ -76,8 +48,8 @@ KINDS = ["exported model", "top-loss image", "data-set sample", "prediction imag
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_only_the_owner_gets_each_kind_of_stored_file(client, files, student, student2, outsider, kind):
-    url, name = _served(files)[kind]
+def test_only_the_owner_gets_each_kind_of_stored_file(client, stored_files, student, student2, outsider, kind):
+    url, name = _served(stored_files)[kind]
     with default_storage.open(name, "rb") as fh:
         stored = fh.read()
     assert client.get(url).status_code == 302  # anonymous: sent to log in
@@ -103,8 +75,8 @@ def debug_urls(settings):
     clear_url_caches()
 
 
-def test_no_stored_file_answers_at_a_media_url_even_with_debug_on(client, files, student, debug_urls):
-    names = [name for _, name in _served(files).values()] + [name for _, name in files.dataset.files]
+def test_no_stored_file_answers_at_a_media_url_even_with_debug_on(client, stored_files, student, debug_urls):
+    names = [name for _, name in _served(stored_files).values()] + [name for _, name in stored_files.dataset.files]
     for name in names:
         assert default_storage.exists(name)
         assert client.get(f"/media/{name}").status_code == 404, name
@@ -112,8 +84,8 @@ def test_no_stored_file_answers_at_a_media_url_even_with_debug_on(client, files,
     assert all(client.get(f"/media/{name}").status_code == 404 for name in names)
 
 
-def test_the_names_in_storage_cannot_be_guessed(files):
-    names = [name for _, name in _served(files).values()] + [name for _, name in files.dataset.files]
+def test_the_names_in_storage_cannot_be_guessed(stored_files):
+    names = [name for _, name in _served(stored_files).values()] + [name for _, name in stored_files.dataset.files]
     assert all(TOKEN.search(name) for name in names), [n for n in names if not TOKEN.search(n)]
     assert len(set(names)) == len(names)
 
@@ -121,11 +93,11 @@ def test_the_names_in_storage_cannot_be_guessed(files):
 # ---------------------------------------------------------------- what is stored, and how much
 
 
-def test_a_big_photo_is_stored_at_the_size_training_uses_as_a_jpeg(student, files, settings):
+def test_a_big_photo_is_stored_at_the_size_training_uses_as_a_jpeg(student, stored_files, settings):
     settings.JOURNEY_MAX_IMAGE_SIZE = 320
     photo = jpeg_noise(1600, 1200)
     created, refused = services.prediction_submit(
-        user=student, job=files.job, uploads=[services.Upload("holiday.jpg", photo)]
+        user=student, job=stored_files.job, uploads=[services.Upload("holiday.jpg", photo)]
     )
     assert refused == []
     with default_storage.open(created[0].image, "rb") as fh:
@@ -158,17 +130,18 @@ def test_a_small_greyscale_drawing_stays_png_when_that_is_smaller():
     assert compact_bytes(Image.new("RGB", (300, 300), (200, 10, 10)))[1] == ".jpg"
 
 
-def test_predictions_past_the_storage_quota_are_refused_in_words(student, student2, files, settings):
+def test_predictions_past_the_storage_quota_are_refused_in_words(student, student2, stored_files, settings):
     settings.JOURNEY_STORAGE_QUOTA_MB = 1
     used = storage_used(user=student)
-    Prediction.objects.filter(pk=files.prediction.pk).update(stored_bytes=2**20 - used + files.prediction.stored_bytes)
+    p = stored_files.prediction
+    Prediction.objects.filter(pk=p.pk).update(stored_bytes=2**20 - used + p.stored_bytes)
     assert storage_used(user=student) == 2**20
     before = Prediction.objects.count()
     with pytest.raises(
         ValidationError, match="Your storage is full: your images take 1 MB of the 1 MB each student may keep"
     ):
         services.prediction_submit(
-            user=student, job=files.job, uploads=[services.Upload("b.png", picture("square", 3))]
+            user=student, job=stored_files.job, uploads=[services.Upload("b.png", picture("square", 3))]
         )
     assert Prediction.objects.count() == before
     # The quota is each user's own.
