@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.services import classroom_create, classroom_join, co_instructor_add
+from accounts.services import classroom_join, co_instructor_add
 from quizzes import tasks
 from quizzes.models import Answer, Attempt
 from quizzes.services import (
@@ -35,31 +35,6 @@ QUEUE = reverse("quizzes:review_queue")
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch, fake_grader):
     monkeypatch.setattr(tasks.grade_free_text, "apply_async", lambda args, **kw: None)
-
-
-@pytest.fixture
-def other_instructor(make_user):
-    return make_user("teacher2", role="instructor")
-
-
-@pytest.fixture
-def other_student(make_user):
-    return make_user("student3")
-
-
-@pytest.fixture
-def class_a(mini_bank, instructor, student, student2):
-    c = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=c.code)
-    classroom_join(user=student2, code=c.code)
-    return c
-
-
-@pytest.fixture
-def class_b(mini_bank, other_instructor, other_student):
-    c = classroom_create(by=other_instructor, name="Tuesday group")
-    classroom_join(user=other_student, code=c.code)
-    return c
 
 
 def waiting(user, text="UNSURE <em>maybe</em> it memorises", *, grader=True) -> Answer:

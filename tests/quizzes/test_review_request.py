@@ -12,7 +12,6 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AnswersShown, ClassWaiting, StudentProgress
-from accounts.services import classroom_create, classroom_join
 from quizzes import models, tasks
 from quizzes.models import Answer, Attempt, Question
 from quizzes.services import (
@@ -39,31 +38,6 @@ KEY = ("REFERENCE-SENTINEL", "KEYPOINT-SENTINEL", "EXPLAIN-FREE")
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch, fake_grader):
     monkeypatch.setattr(tasks.grade_free_text, "apply_async", lambda args, **kw: None)
-
-
-@pytest.fixture
-def other_instructor(make_user):
-    return make_user("teacher2", role="instructor")
-
-
-@pytest.fixture
-def other_student(make_user):
-    return make_user("student3")
-
-
-@pytest.fixture
-def class_a(mini_bank, instructor, student, student2):
-    c = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=c.code)
-    classroom_join(user=student2, code=c.code)
-    return c
-
-
-@pytest.fixture
-def class_b(mini_bank, other_instructor, other_student):
-    c = classroom_create(by=other_instructor, name="Tuesday group")
-    classroom_join(user=other_student, code=c.code)
-    return c
 
 
 def graded(user, text="It memorises the training data.", *, mode="test", grade=True) -> Answer:
