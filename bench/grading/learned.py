@@ -58,14 +58,24 @@ def training_pairs(rows, specs) -> tuple[list[tuple[str, str]], list[int]]:
     return pairs, labels
 
 
-def fit_encoder(rows, specs, *, seed: int = 0, epochs: int = 4, batch: int = 32, log=print):
+def fit_encoder(
+    rows,
+    specs,
+    *,
+    seed: int = 0,
+    epochs: int = 4,
+    batch: int = 32,
+    top_layers: int = grader_model.TOP_LAYERS,
+    lr: float = 2e-4,
+    log=print,
+):
     """Fine-tune the top layers and the head on the rows' per-key-point labels."""
     import torch
 
     seed_everything(seed)
     torch.set_num_threads(2)
     tok = grader_model.tokenizer()
-    encoder = grader_model.build_encoder()
+    encoder = grader_model.build_encoder(top_layers)
     pairs, labels = training_pairs(rows, specs)
     enc = tok(
         [a for a, _ in pairs], [b for _, b in pairs], truncation="only_second", max_length=grader_model.MAX_TOKENS
@@ -89,9 +99,9 @@ def fit_encoder(rows, specs, *, seed: int = 0, epochs: int = 4, batch: int = 32,
     trainable = [p for p in encoder.parameters() if p.requires_grad]
     head = list(encoder.head.parameters())
     body = [p for p in trainable if all(p is not q for q in head)]
-    optimiser = torch.optim.AdamW([{"params": body, "lr": 2e-4}, {"params": head, "lr": 1e-3}], weight_decay=0.01)
+    optimiser = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": 1e-3}], weight_decay=0.01)
     steps = epochs * math.ceil(len(pairs) / batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=[2e-4, 1e-3], total_steps=steps, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=[lr, 1e-3], total_steps=steps, pct_start=0.1)
     target = torch.tensor(labels)
     rng = random.Random(seed)
     encoder.train()

