@@ -33,6 +33,7 @@ from accounts.forms import (
 )
 from accounts.markup import format_html, format_html_join
 from accounts.models import AnswersShown, QuizDeadline
+from accounts.roles import is_instructor
 from config.redirects import back_to
 from courses.selectors import flashcards_due
 from mlworker import services as job_services
@@ -98,7 +99,7 @@ def classes(request):
         request,
         "accounts/classes.html",
         {
-            "is_instructor": quiz_selectors.is_instructor(request.user),
+            "is_instructor": is_instructor(request.user),
             "taught": selectors.classrooms_taught_by(request.user),
             "joined": selectors.classrooms_of_student(request.user),
             "create_form": ClassroomForm(),

@@ -12,21 +12,10 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import AnswersShown
+from accounts.roles import is_instructor
 from accounts.selectors import class_students, students_taught_by, test_answer_rules
 from courses.models import Section
 from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question, Verdict
-
-INSTRUCTOR_GROUP = "instructor"
-
-
-def is_instructor(user) -> bool:
-    if not user.is_authenticated:
-        return False
-    # Asked by a view and by each selector it calls: remember the answer on this user object.
-    if not hasattr(user, "_is_instructor"):
-        user._is_instructor = user.is_superuser or user.groups.filter(name=INSTRUCTOR_GROUP).exists()
-    return user._is_instructor
-
 
 # ---------------------------------------------------------------- quizzes
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.roles import is_instructor
 from accounts.selectors import classrooms_taught_by
 from config.redirects import back_to
 from quizzes import selectors, services
@@ -38,7 +39,7 @@ def index(request):
             "sections": rows[:-1],
             "chapter": rows[-1],
             "method": settings.JOURNEY_QUIZ_GRADING,
-            "is_instructor": selectors.is_instructor(request.user),
+            "is_instructor": is_instructor(request.user),
         },
     )
 
@@ -351,7 +352,7 @@ def review_request(request, answer_id):
 
 
 def _instructor_only(request):
-    if not selectors.is_instructor(request.user):
+    if not is_instructor(request.user):
         raise PermissionDenied("Only instructors review answers.")
 
 

@@ -173,7 +173,7 @@ def instructor_too(user, classroom):
     """A student of the class, made an instructor (as an admin would) so it can be added as a co-instructor."""
     from django.contrib.auth.models import Group
 
-    from quizzes.selectors import INSTRUCTOR_GROUP
+    from accounts.roles import INSTRUCTOR_GROUP
 
     classroom_join(user=user, code=classroom.code)
     user.groups.add(Group.objects.get_or_create(name=INSTRUCTOR_GROUP)[0])
