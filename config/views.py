@@ -4,9 +4,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.roles import is_instructor
-from accounts.views import instructor_home
 from config.health import broker_ok, database_ok
 from courses.selectors import sections_with_progress
+from dashboard.views import instructor_home
 
 
 def home(request):

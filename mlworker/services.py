@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.progress import progress_refresh
+from accounts.history import history_announce as progress_refresh
 from mlworker.dispatch import job_dispatch, send
 from mlworker.models import (
     USER_DATASET_PREFIX,

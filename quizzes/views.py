@@ -16,7 +16,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import is_instructor
-from accounts.selectors import classrooms_taught_by
 from config.redirects import back_to
 from quizzes import selectors, services
 from quizzes.display import question_view, result_view
@@ -376,7 +375,7 @@ def review_queue(request):
     # django_session, auth_user, auth_group (instructor?), classes taught with their waiting counts,
     # answers waiting, answers recently graded
     _instructor_only(request)
-    classes = list(classrooms_taught_by(request.user).order_by("name", "pk"))
+    classes = list(selectors.classrooms_reviewed_by(request.user).order_by("name", "pk"))
     waiting = [result_view(a) for a in selectors.review_queue(user=request.user)]
     recent = selectors.answers_recently_graded(user=request.user)
     return render(

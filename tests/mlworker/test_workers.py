@@ -104,7 +104,7 @@ def test_the_class_jobs_page_names_the_classs_job_and_only_busy_for_another_clas
     _running(other, "gpu1@box")
     job_submit(user=other_student, job_settings=tiny_settings)  # waits, whoever's it is
     client.force_login(instructor)
-    page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
+    page = client.get(reverse("dashboard:class_jobs", args=[classroom.pk])).content.decode()
     url = reverse("mlworker:job", args=[ours.pk])
     assert f'<code>gpu0@box</code>: <a href="{url}">cats at 64 px, student</a>' in page
     assert "<code>gpu1@box</code>: busy" in page and "student3" not in page
