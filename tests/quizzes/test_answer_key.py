@@ -42,13 +42,6 @@ def started(response) -> Attempt:
     return Attempt.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
 
 
-@pytest.fixture
-def classroom(instructor, student):
-    c = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=c.code)
-    return c
-
-
 def deadline(classroom: Classroom, quiz: str, *, days: float) -> QuizDeadline:
     return QuizDeadline.objects.create(classroom=classroom, quiz=quiz, due_at=timezone.now() + timedelta(days=days))
 
