@@ -292,11 +292,16 @@ def test_the_questions_and_jobs_pages_cost_the_same_queries_whatever_the_class_s
     # django_session, auth_user, classroom, the class's sums per question with the questions' fields,
     # its three most common wrong answers per question
     with django_assert_num_queries(5):
-        assert client.get(reverse("dashboard:class_questions", args=[classroom.pk])).status_code == 200
+        page = client.get(reverse("dashboard:class_questions", args=[classroom.pk])).content.decode()
+    # Everyone got the first question right and the true-or-false one wrong, answering "False".
+    assert "<code>t-ml-single</code>" in page and "<code>t-ml-tf</code>" in page
+    assert page.count(f"<td>{n}</td>") == 2 and f'False <span class="muted">×{n}</span>' in page
     # django_session, auth_user, classroom, the shown jobs counted, their page with owners, the class's
     # running jobs, GPU workers alive, the jobs they run, jobs waiting in the queue, the error rates
     with django_assert_num_queries(10):
-        assert client.get(reverse("dashboard:class_jobs", args=[classroom.pk])).status_code == 200
+        page = client.get(reverse("dashboard:class_jobs", args=[classroom.pk])).content.decode()
+    assert page.count('<span class="state state-succeeded">') == n  # a row per experiment
+    assert page.count('class="dot job"') == n  # and a dot per experiment in the chart
 
 
 def test_the_class_jobs_page_pages_and_filters_by_state(client, instructor, make_user, tiny_settings, monkeypatch):
