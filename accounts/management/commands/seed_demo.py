@@ -1,6 +1,11 @@
+"""The demo accounts `make run` prints: an instructor, two students and the class they share."""
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+
+from accounts.models import ClassMembership, Classroom, Role
+from accounts.services import classroom_create, classroom_join
 
 DEMO_USERS = [
     ("instructor", "Ada", "instructor"),
@@ -34,9 +39,6 @@ class Command(BaseCommand):
         self._demo_class(User)
 
     def _demo_class(self, User):
-        from accounts.models import ClassMembership, Classroom, Role
-        from accounts.services import classroom_create, classroom_join
-
         instructor = User.objects.get(username="instructor")
         classroom = Classroom.objects.filter(
             name=DEMO_CLASS, memberships__user=instructor, memberships__role=Role.INSTRUCTOR
