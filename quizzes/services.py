@@ -1,4 +1,8 @@
-"""Writes of the quizzes: importing the bank, drawing and taking attempts, grading, reviews, regrades."""
+"""Writes of the quizzes: importing the bank, drawing and taking attempts, grading, reviews, regrades.
+
+Over 600 lines, as one module: every write of an attempt or an answer goes through the same locks,
+marking and score refresh, and the app keeps its writes in one services.py, as the others do.
+"""
 
 from __future__ import annotations
 
