@@ -41,6 +41,8 @@ run: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# The apps' layering (pyproject.toml, [tool.importlinter]): dashboard, then courses / quizzes / mlworker, then accounts, then config.
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py makemigrations --check --dry-run -v 1
 
 # The suite runs against whatever DATABASE_URL / CELERY_BROKER_URL say (Postgres + Redis on

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and classes"
 
     def ready(self):
-        from accounts import signals  # noqa: F401  (connects the membership receivers)
+        from accounts import signals  # noqa: F401  (connects the log-in receivers)

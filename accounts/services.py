@@ -14,9 +14,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import AnswersShown, ClassMembership, Classroom, Extension, LoginFailure, QuizDeadline, Role
-from quizzes.selectors import is_instructor
+from accounts.roles import STUDENT_GROUP, is_instructor
 
-STUDENT_GROUP = "student"
 # No 0/O or 1/I/L: codes are read aloud and copied from a projector.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8

@@ -95,15 +95,15 @@ def main(n_students, repeats):
 
     client = Client()
     client.force_login(instructor)
-    roster = reverse("accounts:class_dashboard", args=[cid])
+    roster = reverse("dashboard:class_dashboard", args=[cid])
     pages = {
         "trivial view (baseline)": "/bench/trivial/",
         "roster": roster,
         "roster, sorted by one quiz's best": f"{roster}?sort=-quiz:{gen.quizzes[0]}:best",
         "roster, behind 50%": f"{roster}?behind=50",
-        "questions": reverse("accounts:class_questions", args=[cid]),
-        "CSV export": reverse("accounts:class_export", args=[cid]),
-        "experiments (first page of 50)": reverse("accounts:class_jobs", args=[cid]),
+        "questions": reverse("dashboard:class_questions", args=[cid]),
+        "CSV export": reverse("dashboard:class_export", args=[cid]),
+        "experiments (first page of 50)": reverse("dashboard:class_jobs", args=[cid]),
     }
     queries, sizes, streamed = {}, {}, {}
     for name, url in pages.items():
@@ -144,7 +144,7 @@ def write_cost(student_id, repeats):
     difference to carry into the class's sums."""
     from unittest import mock
 
-    from accounts import progress
+    from dashboard import progress
     from quizzes.models import Answer
 
     answer = Answer.objects.filter(attempt__user_id=student_id, attempt__mode="test").order_by("pk").first()

@@ -6,7 +6,7 @@ with bulk_create, shaped as the services write them: attempts handed in through 
 score as `attempt_score_refresh` computes it), and jobs as `job_submit`, `job_claim`, `job_finish`
 and `job_cancel` leave them. Everything comes from one seeded random generator: same seed, same class.
 
-The services also keep the class pages' summaries (accounts.progress) as they write; bulk_create
+The services also keep the class pages' summaries (dashboard.progress) as they write; bulk_create
 bypasses them, so the generator ends by refreshing the generated students' summaries with the same
 function the services call (`progress_refresh`), leaving them as the services would have.
 """
@@ -25,8 +25,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import ClassMembership, Classroom, Role
-from accounts.progress import progress_refresh
 from courses.models import ReadingProgress, Section
+from dashboard.progress import progress_refresh
 from mlworker.models import JobEpoch, JobState, TrainingJob
 from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, GradedBy, Question, QuestionType, Verdict
 from quizzes.scoring import mark

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "quizzes",
     "mlworker",
     "accounts",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -28,6 +28,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("", include("accounts.urls")),
+    path("", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("chapter/", include("courses.urls")),
     path("quizzes/", include("quizzes.urls")),

@@ -3,10 +3,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.views import instructor_home
+from accounts.roles import is_instructor
 from config.health import broker_ok, database_ok
 from courses.selectors import sections_with_progress
-from quizzes.selectors import is_instructor
+from dashboard.views import instructor_home
 
 
 def home(request):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from accounts.progress import RefreshesProgress
+from accounts.history import AnnouncesHistory
 from courses import services
 from courses.models import FlashcardReview, FlashcardState, GlossaryTerm, ReadingProgress, Section
 
@@ -37,7 +37,7 @@ class GlossaryTermAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReadingProgress)
-class ReadingProgressAdmin(RefreshesProgress, admin.ModelAdmin):
+class ReadingProgressAdmin(AnnouncesHistory, admin.ModelAdmin):
     list_display = ("user", "section", "read_at")
     list_select_related = ("user", "section")
 
@@ -51,7 +51,7 @@ class FlashcardStateAdmin(admin.ModelAdmin):
 
 
 @admin.register(FlashcardReview)
-class FlashcardReviewAdmin(RefreshesProgress, admin.ModelAdmin):
+class FlashcardReviewAdmin(AnnouncesHistory, admin.ModelAdmin):
     list_display = ("user", "term", "rating", "reviewed_at", "due_after")
     list_filter = ("rating",)
     list_select_related = ("user", "term")

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from accounts.progress import progress_refresh
+from accounts.history import history_announce
 from courses import selectors, srs
 from courses.autolink import LinkTarget
 from courses.loader import ContentError, read_glossary, read_section
@@ -181,7 +181,7 @@ def section_mark_read(*, user, section: Section) -> ReadingProgress:
     with transaction.atomic():
         progress, created = ReadingProgress.objects.get_or_create(user=user, section=section)
         if created:
-            progress_refresh(user_ids=[user.pk])
+            history_announce(user_ids=[user.pk])
     return progress
 
 
@@ -216,5 +216,5 @@ def flashcard_review(*, user, term: GlossaryTerm, rating: int, now: datetime | N
     FlashcardReview.objects.create(
         user=user, term=term, rating=rating, reviewed_at=now, due_before=due_before, due_after=card.due
     )
-    progress_refresh(user_ids=[user.pk])
+    history_announce(user_ids=[user.pk])
     return state

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from accounts.progress import RefreshesProgress
+from accounts.history import AnnouncesHistory
 from mlworker.models import JobEpoch, TrainingJob
 
 
@@ -12,8 +12,8 @@ class JobEpochInline(admin.TabularInline):
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(RefreshesProgress, admin.ModelAdmin):
-    progress_owner = "owner_id"
+class TrainingJobAdmin(AnnouncesHistory, admin.ModelAdmin):
+    history_owner = "owner_id"
     list_display = ("id", "owner", "state", "dataset", "arch", "epochs", "image_size", "error_rate", "created_at")
     list_filter = ("state", "dataset", "arch")
     list_select_related = ("owner",)

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.progress import progress_refresh
+from accounts.history import history_announce as progress_refresh
+from accounts.selectors import classrooms_of, students_taught_by
 from mlworker.dispatch import job_dispatch, send
 from mlworker.models import (
     USER_DATASET_PREFIX,
@@ -138,8 +139,6 @@ def job_claim(*, job_id: int, worker: str) -> str | None:
 
 
 def _teaches_owner(user, job: TrainingJob) -> bool:
-    from accounts.selectors import students_taught_by  # accounts reads mlworker's models
-
     return students_taught_by(user).filter(user_id=job.owner_id).exists()
 
 
@@ -505,8 +504,6 @@ def predictions_redispatch(*, now=None) -> list[int]:
 
 
 def _classrooms_checked(by, classrooms) -> list:
-    from accounts.selectors import classrooms_of  # accounts reads mlworker's models
-
     classrooms = list(classrooms)
     if not classrooms:
         raise ValidationError("Choose a class to share with.", code="no_class")

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from accounts.progress import RefreshesProgress
+from accounts.history import AnnouncesHistory
 from courses.rendering import render_markdown
 from quizzes.loader import TYPE_KEYS, question_problems
 from quizzes.models import Answer, Attempt, Question
@@ -110,7 +110,7 @@ class AnswerInline(admin.TabularInline):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(RefreshesProgress, admin.ModelAdmin):
+class AttemptAdmin(AnnouncesHistory, admin.ModelAdmin):
     list_display = ("id", "user", "quiz", "mode", "state", "score", "started_at", "submitted_at", "timed_out")
     list_filter = ("mode", "state", "quiz")
     list_select_related = ("user",)
@@ -119,8 +119,8 @@ class AttemptAdmin(RefreshesProgress, admin.ModelAdmin):
 
 
 @admin.register(Answer)
-class AnswerAdmin(RefreshesProgress, admin.ModelAdmin):
-    progress_owner = "attempt__user_id"
+class AnswerAdmin(AnnouncesHistory, admin.ModelAdmin):
+    history_owner = "attempt__user_id"
     list_display = ("id", "attempt", "question", "score", "verdict", "graded_by", "needs_review")
     list_filter = ("needs_review", "graded_by", "verdict", "question__type")
     list_select_related = ("attempt__user", "question")

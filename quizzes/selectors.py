@@ -6,27 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.models import AnswersShown
-from accounts.selectors import class_students, students_taught_by, test_answer_rules
+from accounts.models import AnswersShown, Classroom, Role
+from accounts.roles import is_instructor
+from accounts.selectors import class_students, classrooms_taught_by, students_taught_by, test_answer_rules
 from courses.models import Section
 from quizzes.models import CHAPTER_QUIZ, Answer, Attempt, Question, Verdict
-
-INSTRUCTOR_GROUP = "instructor"
-
-
-def is_instructor(user) -> bool:
-    if not user.is_authenticated:
-        return False
-    # Asked by a view and by each selector it calls: remember the answer on this user object.
-    if not hasattr(user, "_is_instructor"):
-        user._is_instructor = user.is_superuser or user.groups.filter(name=INSTRUCTOR_GROUP).exists()
-    return user._is_instructor
-
 
 # ---------------------------------------------------------------- quizzes
 
@@ -267,11 +257,30 @@ def answers_reviewable_by(user) -> QuerySet[Answer]:
 
 def review_queue(*, user, classroom=None) -> QuerySet[Answer]:
     """Answers waiting for this instructor, oldest hand-in first; only one class's when given
-    (a class the caller already found through classroom_get_for_instructor)."""
+    (a class the caller already found among those the user teaches)."""
     answers = answers_reviewable_by(user).filter(needs_review=True)
     if classroom is not None:
         answers = answers.filter(attempt__user_id__in=class_students(classroom=classroom).values("pk"))
     return answers.select_related("question__section").order_by("attempt__submitted_at", "position")
+
+
+def classrooms_reviewed_by(user) -> QuerySet[Classroom]:
+    """The classes this user teaches, each with how many of its students' handed-in answers wait for
+    review (`n_waiting`), counted in the same query."""
+    waiting = (
+        # One filter() call: the class and the role are of the same membership.
+        Answer.objects.filter(
+            needs_review=True,
+            attempt__user__class_memberships__classroom=OuterRef("pk"),
+            attempt__user__class_memberships__role=Role.STUDENT,
+        )
+        .exclude(attempt__state=Attempt.State.IN_PROGRESS)
+        .order_by()
+        .values("attempt__user__class_memberships__classroom")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return classrooms_taught_by(user).annotate(n_waiting=Coalesce(Subquery(waiting), 0))
 
 
 def answers_recently_graded(*, user, limit: int = 50) -> QuerySet[Answer]:

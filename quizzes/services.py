@@ -1,4 +1,8 @@
-"""Writes of the quizzes: importing the bank, drawing and taking attempts, grading, reviews, regrades."""
+"""Writes of the quizzes: importing the bank, drawing and taking attempts, grading, reviews, regrades.
+
+Over 600 lines, as one module: every write of an attempt or an answer goes through the same locks,
+marking and score refresh, and the app keeps its writes in one services.py, as the others do.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.progress import progress_of_attempts, progress_refresh
+from accounts.history import history_announce
 from courses.loader import ContentError
 from courses.models import GlossaryTerm, Section
 from courses.rendering import render_markdown
@@ -230,7 +234,7 @@ def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: rando
             Answer.objects.bulk_create(
                 Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
             )
-            progress_refresh(user_ids=[user.pk])  # the class pages' "last seen"
+            history_announce(user_ids=[user.pk])  # the class pages' "last seen"
     except IntegrityError:
         # Two starts at once (a double click, two tabs): the database let one test in, this is the other.
         winner = Attempt.objects.filter(user=user, quiz=quiz, mode=mode, state=Attempt.State.IN_PROGRESS).first()
@@ -342,7 +346,7 @@ def attempt_submit(*, attempt: Attempt, now=None, timed_out: bool = False) -> bo
             else:
                 Answer.objects.filter(pk=answer.pk).update(**_auto_fields(answer.question, answer.response, now))
         attempt_score_refresh(attempt_id=attempt.pk)
-        progress_refresh(user_ids=[attempt.user_id])
+        history_announce(user_ids=[attempt.user_id])
     attempt.refresh_from_db()
     return True
 
@@ -449,7 +453,7 @@ def answer_grade_free_text(*, answer_id: int) -> str:
         )
         if stored:
             attempt_score_refresh(attempt_id=answer.attempt_id)
-            progress_refresh(user_ids=[answer.attempt.user_id])
+            history_announce(user_ids=[answer.attempt.user_id])
     return "graded" if stored else "stale"
 
 
@@ -466,7 +470,7 @@ def answer_grading_failed(*, answer_id: int) -> None:
     with transaction.atomic():
         if Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING).update(**fields):
             attempt_score_refresh(attempt_id=answer.attempt_id)
-            progress_refresh(user_ids=[answer.attempt.user_id])
+            history_announce(user_ids=[answer.attempt.user_id])
 
 
 def grading_dispatch(*, answer_id: int) -> bool:
@@ -498,6 +502,12 @@ class NotYours(PermissionError):
     or to send for review (another student's)."""
 
 
+def _owners_of(attempt_ids) -> list[int]:
+    """The students who own these attempts, for announcing whose history a batch changed."""
+    owners = Attempt.objects.filter(pk__in=list(attempt_ids)).order_by().values_list("user_id", flat=True)
+    return list(owners.distinct())
+
+
 def _may_review(by, answer_ids: set[int]) -> bool:
     from quizzes.selectors import answers_reviewable_by
 
@@ -523,7 +533,7 @@ def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=No
     with transaction.atomic():
         Answer.objects.filter(pk=answer.pk).update(**_instructor_fields(score=score, by=by, comment=comment, now=now))
         attempt_score_refresh(attempt_id=answer.attempt_id)
-        progress_refresh(user_ids=[answer.attempt.user_id])
+        history_announce(user_ids=[answer.attempt.user_id])
     answer.refresh_from_db()
     return answer
 
@@ -553,7 +563,7 @@ def answer_review_request(*, answer: Answer, by, reason: str = "", now=None) -> 
             raise ReviewRefused(refusal)
         Answer.objects.filter(pk=answer.pk).update(needs_review=True, review_requested_at=now, review_request=reason)
         attempt_score_refresh(attempt_id=answer.attempt_id)
-        progress_refresh(user_ids=[by.pk])  # the classes' "waiting for review" counts
+        history_announce(user_ids=[by.pk])  # the classes' "waiting for review" counts
     answer.refresh_from_db()
     return answer
 
@@ -593,7 +603,7 @@ def answers_review_many(
             report.graded += 1
         for attempt_id in sorted(touched):
             attempt_score_refresh(attempt_id=attempt_id)
-        progress_refresh(user_ids=progress_of_attempts(touched))
+        history_announce(user_ids=_owners_of(touched))
     return report
 
 
@@ -637,7 +647,7 @@ def question_regrade(*, question: Question, now=None) -> RegradeReport:
             touched.add(answer.attempt_id)
         for attempt_id in touched:
             attempt_score_refresh(attempt_id=attempt_id)
-        progress_refresh(user_ids=progress_of_attempts(touched))
+        history_announce(user_ids=_owners_of(touched))
     report.attempts = len(touched)
     return report
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.selectors import classrooms_taught_by
+from accounts.roles import is_instructor
 from config.redirects import back_to
 from quizzes import selectors, services
 from quizzes.display import question_view, result_view
@@ -38,7 +38,7 @@ def index(request):
             "sections": rows[:-1],
             "chapter": rows[-1],
             "method": settings.JOURNEY_QUIZ_GRADING,
-            "is_instructor": selectors.is_instructor(request.user),
+            "is_instructor": is_instructor(request.user),
         },
     )
 
@@ -351,7 +351,7 @@ def review_request(request, answer_id):
 
 
 def _instructor_only(request):
-    if not selectors.is_instructor(request.user):
+    if not is_instructor(request.user):
         raise PermissionDenied("Only instructors review answers.")
 
 
@@ -375,7 +375,7 @@ def review_queue(request):
     # django_session, auth_user, auth_group (instructor?), classes taught with their waiting counts,
     # answers waiting, answers recently graded
     _instructor_only(request)
-    classes = list(classrooms_taught_by(request.user).order_by("name", "pk"))
+    classes = list(selectors.classrooms_reviewed_by(request.user).order_by("name", "pk"))
     waiting = [result_view(a) for a in selectors.review_queue(user=request.user)]
     recent = selectors.answers_recently_graded(user=request.user)
     return render(

@@ -1,4 +1,4 @@
-"""Shared test set-up: users of every kind, a blocked network, and a real Celery worker."""
+"""Shared test set-up: users of every kind, two classes, a blocked network, and a real Celery worker."""
 
 from __future__ import annotations
 
@@ -73,6 +73,40 @@ def instructor(make_user):
 @pytest.fixture
 def outsider(make_user):
     return make_user("outsider", role="none")
+
+
+# ---------------------------------------------------------------- classes
+# Made through the services, as an instructor and their students would: the instructor's class with
+# both students, and another instructor's class with a student of its own.
+
+
+@pytest.fixture
+def other_instructor(make_user):
+    return make_user("teacher2", role="instructor")
+
+
+@pytest.fixture
+def other_student(make_user):
+    return make_user("student3")
+
+
+@pytest.fixture
+def classroom(instructor, student, student2):
+    from accounts.services import classroom_create, classroom_join
+
+    c = classroom_create(by=instructor, name="Monday group")
+    classroom_join(user=student, code=c.code)
+    classroom_join(user=student2, code=c.code)
+    return c
+
+
+@pytest.fixture
+def other_classroom(other_instructor, other_student):
+    from accounts.services import classroom_create, classroom_join
+
+    c = classroom_create(by=other_instructor, name="Tuesday group")
+    classroom_join(user=other_student, code=c.code)
+    return c
 
 
 # ---------------------------------------------------------------- files

@@ -4,12 +4,10 @@ from django.db import migrations
 
 
 def fill(apps, schema_editor):
-    # The same code the services and `progress_rebuild` use, so a database migrated today holds what
-    # a rebuild writes. It reads today's models: should a later migration change the tables it reads,
-    # that migration must turn this step into a no-op and run the rebuild itself (as 0003 did for 0005).
-    from accounts.progress import progress_rebuild
-
-    progress_rebuild()
+    # This step ran `progress_rebuild`, the live code. That code moved to the dashboard app with the
+    # summaries' models (0008), and reads them through dashboard's models; dashboard's 0002 runs it
+    # instead, once the models are dashboard's.
+    pass
 
 
 class Migration(migrations.Migration):

@@ -1,4 +1,5 @@
-"""The rule grader Journey used before the learned one (kept as a baseline for bench/grading/evaluate.py).
+"""The rule grader Journey used before the learned one (kept as a baseline for bench/grading/evaluate.py;
+kept whole as it ran, hence its length).
 
 Grade a free-text answer against a question's key points and misconceptions, and say how sure.
 

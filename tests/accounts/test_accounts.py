@@ -15,11 +15,11 @@ def test_it_signs_up_a_student_and_logs_them_in(client):
         reverse("accounts:signup"),
         {"username": "newbie", "email": "n@example.com", "password1": "a-long-pass-77", "password2": "a-long-pass-77"},
     )
-    assert response.status_code == 302 and response["Location"] == reverse("accounts:me")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard:me")
     user = get_user_model().objects.get(username="newbie")
     assert user.email == "n@example.com"
     assert list(user.groups.values_list("name", flat=True)) == ["student"]
-    assert client.get(reverse("accounts:me")).status_code == 200
+    assert client.get(reverse("dashboard:me")).status_code == 200
 
 
 def test_it_refuses_a_sign_up_with_mismatched_passwords(client):
@@ -156,4 +156,4 @@ def test_sign_up_never_redirects_to_another_site(client):
         {"username": "newbie", "email": "n@example.com", "password1": "a-long-pass-77", "password2": "a-long-pass-77",
          "next": "https://evil.example/"},
     )  # fmt: skip
-    assert response["Location"] == reverse("accounts:me")
+    assert response["Location"] == reverse("dashboard:me")

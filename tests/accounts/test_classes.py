@@ -15,44 +15,44 @@ pytestmark = pytest.mark.django_db
 
 def test_an_instructor_creates_a_class_and_gets_a_code_and_link(client, instructor):
     client.force_login(instructor)
-    response = client.post(reverse("accounts:class_create"), {"name": "Evening group"})
+    response = client.post(reverse("dashboard:class_create"), {"name": "Evening group"})
     classroom = Classroom.objects.get(name="Evening group")
-    assert response["Location"] == reverse("accounts:class_settings", args=[classroom.pk])
+    assert response["Location"] == reverse("dashboard:class_settings", args=[classroom.pk])
     assert len(classroom.code) == 8
     assert ClassMembership.objects.get(classroom=classroom, user=instructor).role == Role.INSTRUCTOR
     page = client.get(response["Location"]).content.decode()
-    assert classroom.code in page and reverse("accounts:class_join_link", args=[classroom.code]) in page
+    assert classroom.code in page and reverse("dashboard:class_join_link", args=[classroom.code]) in page
 
 
 def test_the_class_list_counts_each_classs_students(client, classroom, instructor):
     client.force_login(instructor)
-    assert "· 2 students ·" in client.get(reverse("accounts:classes")).content.decode()
+    assert "· 2 students ·" in client.get(reverse("dashboard:classes")).content.decode()
 
 
 def test_a_student_cannot_create_a_class(client, student):
     client.force_login(student)
-    assert client.post(reverse("accounts:class_create"), {"name": "Mine"}).status_code == 403
+    assert client.post(reverse("dashboard:class_create"), {"name": "Mine"}).status_code == 403
     assert not Classroom.objects.exists()
 
 
 def test_a_student_joins_with_the_code_in_any_case(client, instructor, student):
     classroom = services.classroom_create(by=instructor, name="A")
     client.force_login(student)
-    response = client.post(reverse("accounts:class_join"), {"code": classroom.code.lower()})
+    response = client.post(reverse("dashboard:class_join"), {"code": classroom.code.lower()})
     assert response.status_code == 302
     assert ClassMembership.objects.get(classroom=classroom, user=student).role == Role.STUDENT
 
 
 def test_a_wrong_code_says_so(client, student):
     client.force_login(student)
-    response = client.post(reverse("accounts:class_join"), {"code": "NOPE2345"})
+    response = client.post(reverse("dashboard:class_join"), {"code": "NOPE2345"})
     assert response.status_code == 200 and "No class has that code" in response.content.decode()
 
 
 def test_the_join_link_asks_first_then_joins_on_post(client, instructor, student):
     classroom = services.classroom_create(by=instructor, name="A")
     client.force_login(student)
-    url = reverse("accounts:class_join_link", args=[classroom.code])
+    url = reverse("dashboard:class_join_link", args=[classroom.code])
     assert client.get(url).status_code == 200
     assert not ClassMembership.objects.filter(user=student).exists()
     client.post(url)
@@ -70,16 +70,16 @@ def test_a_student_may_be_in_several_classes(instructor, other_instructor, stude
 
 def test_instructors_see_only_the_classes_they_teach(client, classroom, other_classroom, instructor):
     client.force_login(instructor)
-    page = client.get(reverse("accounts:classes")).content.decode()
+    page = client.get(reverse("dashboard:classes")).content.decode()
     assert "Monday group" in page and "Tuesday group" not in page
 
 
 def test_a_co_instructor_can_be_added_by_username(client, classroom, instructor, other_instructor):
     client.force_login(instructor)
-    client.post(reverse("accounts:class_instructor_add", args=[classroom.pk]), {"username": "teacher2"})
+    client.post(reverse("dashboard:class_instructor_add", args=[classroom.pk]), {"username": "teacher2"})
     assert ClassMembership.objects.get(classroom=classroom, user=other_instructor).role == Role.INSTRUCTOR
     client.force_login(other_instructor)
-    assert client.get(reverse("accounts:class_dashboard", args=[classroom.pk])).status_code == 200
+    assert client.get(reverse("dashboard:class_dashboard", args=[classroom.pk])).status_code == 200
 
 
 def test_a_student_cannot_be_made_co_instructor(classroom, instructor, student):
@@ -92,12 +92,12 @@ def test_deadlines_and_extensions_are_set_through_the_settings_page(client, clas
     client.force_login(instructor)
     due = timezone.now() + timedelta(days=3)
     client.post(
-        reverse("accounts:class_deadline_set", args=[classroom.pk]),
+        reverse("dashboard:class_deadline_set", args=[classroom.pk]),
         {"quiz": "machine-learning", "due_at": due.strftime("%Y-%m-%dT%H:%M")},
     )
     deadline = QuizDeadline.objects.get(classroom=classroom, quiz="machine-learning")
     client.post(
-        reverse("accounts:class_extension_grant", args=[classroom.pk]),
+        reverse("dashboard:class_extension_grant", args=[classroom.pk]),
         {
             "deadline": deadline.pk,
             "student": student.pk,
@@ -105,7 +105,7 @@ def test_deadlines_and_extensions_are_set_through_the_settings_page(client, clas
         },
     )
     assert Extension.objects.get(deadline=deadline, student=student).due_at > deadline.due_at
-    client.post(reverse("accounts:class_deadline_delete", args=[classroom.pk, deadline.pk]))
+    client.post(reverse("dashboard:class_deadline_delete", args=[classroom.pk, deadline.pk]))
     assert not QuizDeadline.objects.exists()
 
 
@@ -117,7 +117,7 @@ def test_an_extension_before_the_deadline_is_refused_beside_its_field_and_keeps_
     client.force_login(instructor)
     earlier = (due - timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(
-        reverse("accounts:class_extension_grant", args=[classroom.pk]),
+        reverse("dashboard:class_extension_grant", args=[classroom.pk]),
         {"deadline": deadline.pk, "student": student2.pk, "due_at": earlier},
     )
     assert response.status_code == 400 and not Extension.objects.exists()
@@ -131,7 +131,7 @@ def test_a_deadline_in_the_past_is_saved_with_a_warning(client, classroom, instr
     client.force_login(instructor)
     due = (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
     page = client.post(
-        reverse("accounts:class_deadline_set", args=[classroom.pk]), {"quiz": "machine-learning", "due_at": due},
+        reverse("dashboard:class_deadline_set", args=[classroom.pk]), {"quiz": "machine-learning", "due_at": due},
         follow=True,
     ).content.decode()  # fmt: skip
     assert said in page and QuizDeadline.objects.filter(classroom=classroom).count() == 1
@@ -140,7 +140,7 @@ def test_a_deadline_in_the_past_is_saved_with_a_warning(client, classroom, instr
 
 def test_a_deadline_without_a_date_says_so_beside_the_field(client, classroom, instructor, mini_bank):
     client.force_login(instructor)
-    response = client.post(reverse("accounts:class_deadline_set", args=[classroom.pk]), {"quiz": "machine-learning"})
+    response = client.post(reverse("dashboard:class_deadline_set", args=[classroom.pk]), {"quiz": "machine-learning"})
     assert response.status_code == 400 and not QuizDeadline.objects.exists()
     assert (
         'class="field has-error"' in response.content.decode()

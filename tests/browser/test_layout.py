@@ -71,7 +71,7 @@ def _finished_job(owner, state, tiny_settings, **fields):
 
     from mlworker.models import JobEpoch, JobState
     from mlworker.services import job_submit
-    from tests.accounts.support import job_end
+    from tests.dashboard.support import job_end
 
     job = job_submit(user=owner, job_settings=tiny_settings)
     if state == JobState.SUCCEEDED:

@@ -119,7 +119,7 @@ def test_the_student_pages_with_tables_and_forms_do_not_scroll_sideways_on_a_pho
     from mlworker import tasks
     from mlworker.models import JobState, Prediction, PredictionState
     from mlworker.services import Upload, job_submit, prediction_submit
-    from tests.accounts.support import job_end
+    from tests.dashboard.support import job_end
 
     photo = "IMG_20240611_183012_HDR_portrait_mode_edited_copy.png"  # a phone's long, unbreakable file name
     for task in (tasks.train, tasks.predict):  # no worker: the test writes the results as one would

@@ -48,15 +48,14 @@ def png_file(name="mine.png"):
 
 
 @pytest.fixture
-def people(make_user, instructor, student, student2):
-    """Class A (shared with): the owner and a classmate. Class B (not shared with): the owner and
-    another classmate. Class C: a student of another class. An outsider in no class."""
-    other_instructor = make_user("teacher2", role="instructor")
-    a = classroom_create(by=instructor, name="Monday group")
+def people(make_user, instructor, student, student2, other_student, classroom, other_classroom):
+    """Class A (shared with, the shared `classroom`): the owner and a classmate. Class B (not shared
+    with): the owner and another classmate. Class C (`other_classroom`): a student of another class.
+    An outsider in no class."""
+    a, c = classroom, other_classroom
     b = classroom_create(by=instructor, name="Friday group")
-    c = classroom_create(by=other_instructor, name="Tuesday group")
-    classmate_unshared, other_student = make_user("student4"), make_user("student3")
-    for user, room in [(student, a), (student2, a), (student, b), (classmate_unshared, b), (other_student, c)]:
+    classmate_unshared = make_user("student4")
+    for user, room in [(student, b), (classmate_unshared, b)]:
         classroom_join(user=user, code=room.code)
     return {
         "owner": student, "classmate": student2, "classmate_unshared": classmate_unshared,

@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.services import classroom_create, classroom_join
 from mlworker import workers
 from mlworker.models import JobState, TrainingJob, WorkerPresence
 from mlworker.services import job_submit
@@ -90,11 +89,8 @@ def test_the_jobs_list_shows_the_workers_the_students_own_job_and_the_queue(clie
 
 
 def test_the_class_jobs_page_names_the_classs_job_and_only_busy_for_another_class(
-    client, instructor, student, make_user, tiny_settings
+    client, classroom, instructor, student, other_student, tiny_settings
 ):
-    other_student = make_user("student3")
-    classroom = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=classroom.code)
     ours = job_submit(user=student, job_settings=tiny_settings)
     TrainingJob.objects.filter(pk=ours.pk).update(name="cats at 64 px")
     other = job_submit(user=other_student, job_settings=tiny_settings)
@@ -104,7 +100,7 @@ def test_the_class_jobs_page_names_the_classs_job_and_only_busy_for_another_clas
     _running(other, "gpu1@box")
     job_submit(user=other_student, job_settings=tiny_settings)  # waits, whoever's it is
     client.force_login(instructor)
-    page = client.get(reverse("accounts:class_jobs", args=[classroom.pk])).content.decode()
+    page = client.get(reverse("dashboard:class_jobs", args=[classroom.pk])).content.decode()
     url = reverse("mlworker:job", args=[ours.pk])
     assert f'<code>gpu0@box</code>: <a href="{url}">cats at 64 px, student</a>' in page
     assert "<code>gpu1@box</code>: busy" in page and "student3" not in page

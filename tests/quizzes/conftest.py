@@ -9,7 +9,6 @@ import types
 import numpy as np
 import pytest
 
-from accounts.services import classroom_create, classroom_join
 from courses.models import GlossaryTerm, Section
 from courses.services import DEFAULT_CONTENT_ROOT, course_load
 from quizzes.grader_model import Calibration
@@ -201,34 +200,6 @@ def fake_grader(monkeypatch, settings):
 
     monkeypatch.setattr(grading, "grade_free_text", grade_free_text)
     return spy
-
-
-# ---------------------------------------------------------------- two classes, for the review pages
-
-
-@pytest.fixture
-def other_instructor(make_user):
-    return make_user("teacher2", role="instructor")
-
-
-@pytest.fixture
-def other_student(make_user):
-    return make_user("student3")
-
-
-@pytest.fixture
-def class_a(mini_bank, instructor, student, student2):
-    c = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=c.code)
-    classroom_join(user=student2, code=c.code)
-    return c
-
-
-@pytest.fixture
-def class_b(mini_bank, other_instructor, other_student):
-    c = classroom_create(by=other_instructor, name="Tuesday group")
-    classroom_join(user=other_student, code=c.code)
-    return c
 
 
 @pytest.fixture

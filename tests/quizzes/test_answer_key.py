@@ -42,13 +42,6 @@ def started(response) -> Attempt:
     return Attempt.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
 
 
-@pytest.fixture
-def classroom(instructor, student):
-    c = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=c.code)
-    return c
-
-
 def deadline(classroom: Classroom, quiz: str, *, days: float) -> QuizDeadline:
     return QuizDeadline.objects.create(classroom=classroom, quiz=quiz, due_at=timezone.now() + timedelta(days=days))
 
@@ -331,9 +324,9 @@ def test_the_review_page_keeps_its_query_budget_when_answers_are_hidden(
 
 def test_the_class_settings_page_sets_when_answers_are_shown(client, instructor, classroom, make_user):
     client.force_login(instructor)
-    page = client.get(reverse("accounts:class_settings", args=[classroom.pk])).content.decode()
+    page = client.get(reverse("dashboard:class_settings", args=[classroom.pk])).content.decode()
     assert "Show students the right answers of a test" in page and 'value="after_deadline" selected' in page
-    target = reverse("accounts:class_test_answers", args=[classroom.pk])
+    target = reverse("dashboard:class_test_answers", args=[classroom.pk])
     response = client.post(target, {"test_answers": "never"}, follow=True)
     assert "Saved: students never see a test&#x27;s right answers" in response.content.decode()
     classroom.refresh_from_db()

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.services import classroom_create, classroom_join
+from accounts.services import classroom_join
 from quizzes import grading, tasks
 from quizzes.models import Answer, Attempt
 from quizzes.services import (
@@ -35,14 +35,6 @@ def hand_in(client, attempt, text, **extra):
 
 def free_answer(attempt):
     return Answer.objects.get(attempt=attempt, question__slug="t-free")
-
-
-@pytest.fixture
-def taught(instructor, student):
-    """The instructor grades only the students of the classes they teach: put the student in one."""
-    classroom = classroom_create(by=instructor, name="Monday group")
-    classroom_join(user=student, code=classroom.code)
-    return classroom
 
 
 @pytest.fixture
@@ -178,7 +170,7 @@ def test_every_answer_goes_to_review_when_the_setting_says_so(
 
 
 def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
-    client, student, instructor, taught, mini_bank, fake_grader, queued
+    client, student, instructor, classroom, mini_bank, fake_grader, queued
 ):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     client.force_login(student)
@@ -223,7 +215,7 @@ def test_an_instructor_accepts_or_changes_a_grade_and_the_student_sees_it(
     assert not status["review"] and status["score_text"] == "98%"
 
 
-def test_a_score_is_required_unless_accepting(client, instructor, student, taught, mini_bank, fake_grader, queued):
+def test_a_score_is_required_unless_accepting(client, instructor, student, classroom, mini_bank, fake_grader, queued):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     attempt_submit(attempt=attempt)
     answer = Answer.objects.get(attempt=attempt, question__slug="t-single")
@@ -236,7 +228,7 @@ def test_a_score_is_required_unless_accepting(client, instructor, student, taugh
     assert answer.graded_by == "auto"
 
 
-def test_an_instructor_can_override_an_automatic_grade(client, student, instructor, taught, mini_bank):
+def test_an_instructor_can_override_an_automatic_grade(client, student, instructor, classroom, mini_bank):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     attempt_submit(attempt=attempt)  # everything unanswered: 0
     answer = Answer.objects.get(attempt=attempt, question__slug="t-numeric")
@@ -261,7 +253,7 @@ def test_only_instructors_see_the_queue_and_grade(client, request, mini_bank, st
     assert answer.score == 0 and answer.graded_by == "auto"
 
 
-def test_an_answer_still_being_written_is_not_open_to_instructors(client, instructor, student, taught, mini_bank):
+def test_an_answer_still_being_written_is_not_open_to_instructors(client, instructor, student, classroom, mini_bank):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     client.force_login(instructor)
     assert client.get(reverse("quizzes:review_answer", args=[attempt.answers.first().pk])).status_code == 404
@@ -304,7 +296,7 @@ def test_practice_checks_free_text_with_the_grader_and_never_asks_an_instructor(
 
 
 def test_a_grader_that_keeps_failing_hands_a_test_answer_to_an_instructor(
-    client, student, instructor, taught, mini_bank, fake_grader, queued
+    client, student, instructor, classroom, mini_bank, fake_grader, queued
 ):
     attempt = attempt_start(user=student, quiz="history", mode="test")
     client.force_login(student)
@@ -360,12 +352,12 @@ def test_the_quiz_list_says_when_grades_are_still_coming(client, student, mini_b
 
 
 def test_the_review_queue_query_count_does_not_grow_with_answers(
-    client, instructor, taught, make_user, mini_bank, fake_grader, queued, django_assert_num_queries
+    client, instructor, classroom, make_user, mini_bank, fake_grader, queued, django_assert_num_queries
 ):
     client.force_login(instructor)
     for i in range(4):
         user = make_user(f"learner{i}")
-        classroom_join(user=user, code=taught.code)
+        classroom_join(user=user, code=classroom.code)
         attempt = attempt_start(user=user, quiz="history", mode="test")
         answers_save(attempt=attempt, responses={positions(attempt)["t-free"]: {"text": "UNSURE"}})
         attempt_submit(attempt=attempt)

@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import AnswersShown, ClassWaiting, StudentProgress
+from accounts.models import AnswersShown
+from dashboard.models import ClassWaiting, StudentProgress
 from quizzes import models, tasks
 from quizzes.models import Answer, Attempt, Question
 from quizzes.services import (
@@ -28,7 +29,8 @@ from quizzes.services import (
 from quizzes.views import MSG_REVIEW_ASKED
 from tests.quizzes.support import positions
 
-pytestmark = pytest.mark.django_db
+# The review pages grade answers to the small bank's questions.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mini_bank")]
 
 QUEUE = reverse("quizzes:review_queue")
 # What only the key says in the history quiz's free-text question.
@@ -86,7 +88,7 @@ def block_of(page: str, answer) -> str:
 
 
 def test_the_students_request_joins_their_instructors_queue_with_the_reason(
-    class_a, class_b, instructor, other_instructor, student
+    classroom, other_classroom, instructor, other_instructor, student
 ):
     answer = graded(student, "WRONG: it learns the rules by heart")
     client = as_user(student)
@@ -107,24 +109,24 @@ def test_the_students_request_joins_their_instructors_queue_with_the_reason(
     assert "I said it &lt;b&gt;memorises&lt;/b&gt;, which is the key point." in queue
     assert "<strong>0%</strong>, wrong: the grader's grade, which counts until you decide." in queue
     assert "Keep the grader's grade (0%)" in queue
-    class_page = as_user(instructor).get(reverse("accounts:class_review", args=[class_a.pk])).content.decode()
+    class_page = as_user(instructor).get(reverse("dashboard:class_review", args=[classroom.pk])).content.decode()
     assert listed(class_page) == {answer.pk}
     assert listed(as_user(other_instructor).get(QUEUE).content.decode()) == set()
 
 
-def test_the_class_counts_the_request_as_waiting(class_a, instructor, student):
+def test_the_class_counts_the_request_as_waiting(classroom, instructor, student):
     answer = graded(student)
-    assert not ClassWaiting.objects.filter(classroom=class_a).exists()
+    assert not ClassWaiting.objects.filter(classroom=classroom).exists()
     answer_review_request(answer=answer, by=student)
-    assert ClassWaiting.objects.get(classroom=class_a).answers == 1
+    assert ClassWaiting.objects.get(classroom=classroom).answers == 1
     assert StudentProgress.objects.get(user=student).answers_waiting == 1
     badge = '<span class="badge count">1<span class="sr-only"> waiting</span></span>'
-    assert badge in as_user(instructor).get(reverse("accounts:class_dashboard", args=[class_a.pk])).content.decode()
+    assert badge in as_user(instructor).get(reverse("dashboard:class_dashboard", args=[classroom.pk])).content.decode()
     answer_review(answer=fresh(answer), by=instructor, score=1)
-    assert not ClassWaiting.objects.filter(classroom=class_a).exists()
+    assert not ClassWaiting.objects.filter(classroom=classroom).exists()
 
 
-def test_the_grade_stands_while_the_review_waits(class_a, student):
+def test_the_grade_stands_while_the_review_waits(classroom, student):
     answer = graded(student)  # 100%, one answered question of 8
     assert answer.attempt.score == pytest.approx(1 / 8) and answer.attempt.state == Attempt.State.GRADED
     client = as_user(student)
@@ -144,7 +146,7 @@ def test_the_grade_stands_while_the_review_waits(class_a, student):
     assert {row["n"]: row["status"] for row in status["answers"]}[answer.position] == "requested"
 
 
-def test_the_grade_stands_in_practice_too(class_a, instructor, student):
+def test_the_grade_stands_in_practice_too(classroom, instructor, student):
     attempt = attempt_start(user=student, quiz="history", mode="practice")
     n = positions(attempt)["t-free"]
     answers_save(attempt=attempt, responses={n: {"text": "WRONG, it forgets"}})
@@ -159,7 +161,7 @@ def test_the_grade_stands_in_practice_too(class_a, instructor, student):
     assert listed(as_user(instructor).get(QUEUE).content.decode()) == {answer.pk}
 
 
-def test_a_regrade_keeps_the_request_waiting(class_a, instructor, student):
+def test_a_regrade_keeps_the_request_waiting(classroom, instructor, student):
     answer = graded(student)
     answer_review_request(answer=answer, by=student, reason="Please check.")
     question_regrade(question=Question.objects.get(slug="t-free"))
@@ -173,7 +175,7 @@ def test_a_regrade_keeps_the_request_waiting(class_a, instructor, student):
 # ---------------------------------------------------------------- the decision comes back
 
 
-def test_the_instructors_decision_and_comment_reach_the_student(class_a, instructor, student):
+def test_the_instructors_decision_and_comment_reach_the_student(classroom, instructor, student):
     answer = graded(student)
     client = as_user(student)
     ask(client, answer, "Is one sentence enough?")
@@ -197,7 +199,7 @@ def test_the_instructors_decision_and_comment_reach_the_student(class_a, instruc
     assert row["status"] == "final" and "Say why it fails on new data." in row["html"]
 
 
-def test_full_marks_from_an_instructor_clear_the_missing_marks(class_a, instructor, student):
+def test_full_marks_from_an_instructor_clear_the_missing_marks(classroom, instructor, student):
     answer = graded(student, "WRONG: it learns too slowly")
     client = as_user(student)
     before = block_of(client.get(results(answer)).content.decode(), answer)
@@ -219,28 +221,28 @@ def test_full_marks_from_an_instructor_clear_the_missing_marks(class_a, instruct
 
 
 @pytest.mark.parametrize("who", ["student2", "other_student", "outsider", "instructor", "other_instructor"])
-def test_nobody_but_the_student_may_ask(request, class_a, class_b, student, who):
+def test_nobody_but_the_student_may_ask(request, classroom, other_classroom, student, who):
     answer = graded(student)
     response = as_user(request.getfixturevalue(who)).post(ask_url(answer), {"reason": "mine now"})
     assert response.status_code == 404
     assert not fresh(answer).needs_review and fresh(answer).review_requested_at is None
 
 
-def test_anonymous_visitors_are_sent_to_log_in(client, class_a, student):
+def test_anonymous_visitors_are_sent_to_log_in(client, classroom, student):
     answer = graded(student)
     response = client.post(ask_url(answer))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     assert not fresh(answer).needs_review
 
 
-def test_asking_needs_a_post_and_the_csrf_token(class_a, student):
+def test_asking_needs_a_post_and_the_csrf_token(classroom, student):
     answer = graded(student)
     assert as_user(student).get(ask_url(answer)).status_code == 405
     assert as_user(student, enforce_csrf_checks=True).post(ask_url(answer)).status_code == 403
     assert not fresh(answer).needs_review
 
 
-def test_the_service_refuses_anyone_but_the_student(class_a, student, student2):
+def test_the_service_refuses_anyone_but_the_student(classroom, student, student2):
     answer = graded(student)
     with pytest.raises(PermissionError):
         answer_review_request(answer=answer, by=student2)
@@ -250,7 +252,7 @@ def test_the_service_refuses_anyone_but_the_student(class_a, student, student2):
 # ---------------------------------------------------------------- what may be asked
 
 
-def test_a_second_request_is_refused_and_keeps_the_first(class_a, student):
+def test_a_second_request_is_refused_and_keeps_the_first(classroom, student):
     answer = graded(student)
     client = as_user(student)
     ask(client, answer, "First reason.")
@@ -306,7 +308,7 @@ def _still_open(student, instructor):
     ],
     ids=["pending", "sent by the grader", "decided", "multiple choice", "blank", "attempt still open"],
 )
-def test_a_request_on_an_answer_a_person_cannot_review_is_refused(class_a, instructor, student, make, message):
+def test_a_request_on_an_answer_a_person_cannot_review_is_refused(classroom, instructor, student, make, message):
     answer = make(student, instructor)
     before = fresh(answer)
     page = ask(as_user(student), answer, "Please.").content.decode()
@@ -319,7 +321,7 @@ def test_a_request_on_an_answer_a_person_cannot_review_is_refused(class_a, instr
         assert f'action="{ask_url(answer)}"' not in as_user(student).get(results(answer)).content.decode()
 
 
-def test_a_reason_too_long_is_refused_with_a_clear_message(class_a, student):
+def test_a_reason_too_long_is_refused_with_a_clear_message(classroom, student):
     answer = graded(student)
     page = ask(as_user(student), answer, "x" * 1001).content.decode()
     assert "Keep your reason to 1,000 characters or fewer." in page
@@ -334,8 +336,8 @@ def test_a_reason_too_long_is_refused_with_a_clear_message(class_a, student):
 # ---------------------------------------------------------------- the class's answer rule
 
 
-def test_a_request_is_allowed_while_the_key_is_hidden_and_reveals_nothing(class_a, instructor, student):
-    type(class_a).objects.filter(pk=class_a.pk).update(test_answers=AnswersShown.NEVER)
+def test_a_request_is_allowed_while_the_key_is_hidden_and_reveals_nothing(classroom, instructor, student):
+    type(classroom).objects.filter(pk=classroom.pk).update(test_answers=AnswersShown.NEVER)
     answer = graded(student, "WRONG: it learns too slowly")
     client = as_user(student)
     page = client.get(results(answer)).content.decode()
@@ -352,7 +354,7 @@ def test_a_request_is_allowed_while_the_key_is_hidden_and_reveals_nothing(class_
 # ---------------------------------------------------------------- query budget
 
 
-def test_the_results_page_keeps_its_query_budget_with_requests(class_a, student, django_assert_num_queries):
+def test_the_results_page_keeps_its_query_budget_with_requests(classroom, student, django_assert_num_queries):
     client = as_user(student)
     answer = graded(student)
     ask(client, answer, "Please look.")
