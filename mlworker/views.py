@@ -23,6 +23,7 @@ from mlworker.forms import (
     ShareForm,
     dataset_cards,
 )
+from mlworker.jobsettings import SETTING_NAMES
 from mlworker.models import JobState, Prediction
 from mlworker.splits import SMALL_VALIDATION
 from mlworker.uploads import capped_uploads, dataset_limit, prediction_limit
@@ -229,8 +230,7 @@ def jobs_compare(request):
         return redirect("mlworker:jobs")
     a = selectors.job_get(user=request.user, job_id=a_id)
     b = selectors.job_get(user=request.user, job_id=b_id)
-    fields = ["dataset", "arch", "pretrained", "epochs", "image_size", "valid_pct", "seed", "batch_size",
-              "learning_rate", "lr_find", "per_class", "device"]  # fmt: skip
+    fields = [*SETTING_NAMES, "device"]
 
     def shown(job, f):
         return job.dataset_label if f == "dataset" else getattr(job, f)  # an upload by its name, not its key
