@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,8 +36,9 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from mlworker.jobsettings import JobSettings  # noqa: E402
 from mlworker.models import JobState, TrainingJob  # noqa: E402
-from mlworker.services import JobSettings, job_cancel, job_submit  # noqa: E402
+from mlworker.services import job_cancel, job_submit  # noqa: E402
 from tests.support import WorkerProcess, wait_for  # noqa: E402
 
 DEFAULT = JobSettings(
@@ -124,7 +126,7 @@ def dispatch(samples):
     from config.celery_app import app
 
     user, worker = setup()
-    tiny = JobSettings(**{**DEFAULT.__dict__, "per_class": 20})
+    tiny = replace(DEFAULT, per_class=20)
     latencies = []
     try:
         for _ in range(samples):
@@ -150,7 +152,7 @@ def quality():
     user, worker = setup()
     try:
         for pretrained in (True, False):
-            s = JobSettings(**{**DEFAULT.__dict__, "pretrained": pretrained})
+            s = replace(DEFAULT, pretrained=pretrained)
             wall, job = run_job(user, s)
             print(f"pretrained={pretrained}: error rate {job.error_rate:.4f}, job wall {wall:.1f} s "
                   f"(training process {job.seconds:.1f} s) on {job.device}")  # fmt: skip

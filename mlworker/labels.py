@@ -15,4 +15,3 @@ def is_cat(x) -> bool:
     if isinstance(x, Path):
         x = x.name
     return x[0].isupper()
-

@@ -270,6 +270,10 @@ class UserDataset(models.Model):
         return self.name
 
     @property
+    def display_name(self) -> str:
+        return self.name
+
+    @property
     def key(self) -> str:
         return f"{USER_DATASET_PREFIX}{self.pk}"
 
