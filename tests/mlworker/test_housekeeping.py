@@ -13,8 +13,7 @@ from django.utils import timezone
 from mlworker import dispatch, services, tasks
 from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
 from mlworker.services import datasets as dataset_services
-from tests.mlworker.support import good_zip
-from tests.mlworker.test_sharing import png_bytes, png_file
+from tests.mlworker.support import good_zip, png_bytes, png_file
 
 pytestmark = pytest.mark.django_db
 

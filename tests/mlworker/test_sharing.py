@@ -1,7 +1,5 @@
 """Sharing a trained model or a checked data set with a class: who may see, ask, train on, change."""
 
-import io
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -9,7 +7,6 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from PIL import Image
 
 from accounts.models import ClassMembership
 from accounts.services import classroom_create, classroom_join
@@ -27,22 +24,12 @@ from mlworker.services import (
     share,
     unshare,
 )
-from tests.mlworker.support import good_zip
+from tests.mlworker.support import good_zip, png_bytes, png_file
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ["owner", "classmate", "classmate_unshared", "other_student", "outsider", "anonymous"]
 LOGIN = "login"
-
-
-def png_bytes(color="white"):
-    out = io.BytesIO()
-    Image.new("RGB", (28, 28), color).save(out, format="PNG")
-    return out.getvalue()
-
-
-def png_file(name="mine.png"):
-    return SimpleUploadedFile(name, png_bytes(), content_type="image/png")
 
 
 @pytest.fixture
