@@ -26,6 +26,8 @@ def main():
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--per-class", type=int, default=None)
+    p.add_argument("--valid-pct", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data-root", type=Path, required=True)
     args = p.parse_args()
 
@@ -44,26 +46,32 @@ def main():
     from mlworker.datasets import prepare_dataset
     from mlworker.labels import is_cat
 
-    set_seed(42, reproducible=True)
+    set_seed(args.seed, reproducible=True)
     data = prepare_dataset(args.dataset, args.data_root, per_class=args.per_class)
-    dls = ImageDataLoaders.from_name_func(
-        data.path, get_image_files(data.path), valid_pct=0.2, seed=42, label_func=is_cat,
-        item_tfms=Resize(args.image_size), bs=args.batch_size, num_workers=0,
-    )  # fmt: skip
+    common = dict(valid_pct=args.valid_pct, seed=args.seed, item_tfms=Resize(args.image_size), bs=args.batch_size,
+                  num_workers=0)  # fmt: skip
+    if data.kind == "name_func":
+        dls = ImageDataLoaders.from_name_func(data.path, get_image_files(data.path), label_func=is_cat, **common)
+    else:
+        dls = ImageDataLoaders.from_folder(data.path, **common)
     learn = vision_learner(
         dls, get_arch(args.arch, not args.no_pretrained), metrics=[error_rate, accuracy],
         pretrained=not args.no_pretrained,
     )  # fmt: skip
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(args.epochs)
+        # Read the last epoch's metrics now: every get_preds below (the interpretation's) runs the
+        # Recorder through one validation-only "epoch", whose record lacks the train loss. Read after
+        # it, the names were one place off the values, and accuracy was printed as the error rate.
+        names = [n for n in learn.recorder.metric_names[1:] if n != "time"]
+        last = dict(zip(names, learn.recorder.values[-1], strict=True))
         interp = ClassificationInterpretation.from_learner(learn)
         interp.confusion_matrix()
         interp.top_losses(9)
     with tempfile.TemporaryDirectory() as tmp:
         learn.export(Path(tmp) / "model.pkl")
-    names = [n for n in learn.recorder.metric_names[1:] if n != "time"]
-    err = float(dict(zip(names, learn.recorder.values[-1], strict=False))["error_rate"])
-    print(json.dumps({"error_rate": err, "seconds": time.perf_counter() - START}))
+    print(json.dumps({"error_rate": float(last["error_rate"]), "accuracy": float(last["accuracy"]),
+                      "seconds": time.perf_counter() - START}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from mlworker.datasets import sample_images  # noqa: E402
 from mlworker.models import Prediction, PredictionState, TrainingJob  # noqa: E402
 from mlworker.predicting import load, predict  # noqa: E402
 from mlworker.services import Upload, prediction_submit  # noqa: E402
+from mlworker.services.predictions import local_model_path  # noqa: E402
 from tests.support import wait_for  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def main(samples):
     user, worker = jobs.setup()
     try:
         _, job = jobs.run_job(user, jobs.DEFAULT)
-        local = tasks._local_model(job)
+        local = local_model_path(job)
         _, image = sample_images("silhouettes-catdog", n=1)[0]
         png = io.BytesIO()
         image.save(png, format="PNG")

@@ -187,7 +187,6 @@ CELERY_TASK_ROUTES = {
     "mlworker.tasks.dataset_check": {"queue": "uploads"},
     "mlworker.tasks.*": {"queue": "cpu"},
     "quizzes.tasks.*": {"queue": "cpu"},
-    "courses.tasks.*": {"queue": "cpu"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A pool process loads its queue's models before it reports ready (config/warmup.py): the grader

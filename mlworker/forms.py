@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from django import forms
@@ -12,21 +12,12 @@ from django.core.validators import MaxValueValidator
 
 from mlworker import assets
 from mlworker.archives import RULES
+from mlworker.jobsettings import SETTING_NAMES, JobSettings, knob
 from mlworker.selectors import dataset_ready_list
-from mlworker.services import JobSettings
 from mlworker.splits import split_sizes, validation_warning
 
-# The chapter's own values: valid_pct=0.2, seed=42, Resize(224), fine_tune(1), fastai's bs=64.
-CHAPTER_DEFAULTS = {
-    "dataset": "silhouettes-catdog",
-    "arch": "efficientnet_lite0",
-    "pretrained": True,
-    "epochs": 1,
-    "image_size": 224,
-    "valid_pct": 0.2,
-    "seed": 42,
-    "batch_size": 64,
-}
+# The chapter's own values (JobSettings' defaults), those the form shows.
+CHAPTER_DEFAULTS = {name: value for name, value in asdict(JobSettings()).items() if value is not None}
 QUICK_PRESET = {**CHAPTER_DEFAULTS, "image_size": 64, "batch_size": 32}
 
 
@@ -74,37 +65,33 @@ def short_name(label: str) -> str:
     return label.split(" (")[0]  # "ResNet-34 (the chapter's)" -> "ResNet-34"
 
 
-PRETRAINED_LABEL = "Start from pretrained ImageNet weights"
+PRETRAINED_LABEL = knob("pretrained").metadata["label"]
 PICK_ANOTHER_DATASET = "Pick another data set, or train on your own images."
 
 
+def setting_field(name: str, field_class: type[forms.Field], **kwargs) -> forms.Field:
+    """A form field for one job setting, with the label, help, default and bounds of mlworker.jobsettings."""
+    f = knob(name)
+    meta = f.metadata
+    if "minimum" in meta:
+        kwargs.update(min_value=meta["minimum"], max_value=meta.get("maximum"))
+    if f.default is not None and field_class is not forms.ChoiceField:
+        kwargs.setdefault("initial", f.default)
+    return field_class(label=meta["label"], help_text=meta["help"], **kwargs)
+
+
 class JobForm(forms.Form):
-    dataset = forms.ChoiceField(label="Data set")
-    arch = forms.ChoiceField(label="Architecture")
-    pretrained = forms.BooleanField(
-        label=PRETRAINED_LABEL, required=False, initial=True,
-        help_text="Turn this off to train from random weights and see what pretraining buys.",
-    )  # fmt: skip
-    epochs = forms.IntegerField(label="Epochs (fine_tune)", min_value=1, initial=1)
-    image_size = forms.IntegerField(
-        label="Image size (pixels)", min_value=32, initial=224,
-        help_text="The chapter uses Resize(224). Smaller is faster, larger can be more accurate.",
-    )  # fmt: skip
-    valid_pct = forms.FloatField(label="Validation share (valid_pct)", min_value=0.05, max_value=0.5, initial=0.2)
-    seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**31 - 1, initial=42)
-    batch_size = forms.IntegerField(label="Batch size", min_value=2, initial=64)
-    learning_rate = forms.FloatField(
-        label="Learning rate", required=False, min_value=1e-6, max_value=1.0,
-        help_text="Leave empty for fastai's default (0.002), or let the finder choose.",
-    )  # fmt: skip
-    lr_find = forms.BooleanField(
-        label="Run the learning-rate finder first", required=False,
-        help_text="fastai's lr_find tries rising rates and suggests one; its plot appears with the results.",
-    )  # fmt: skip
-    per_class = forms.IntegerField(
-        label="Images per class", required=False, min_value=5,
-        help_text="Leave empty to use every image. A small number makes a quick, rough run.",
-    )  # fmt: skip
+    dataset = setting_field("dataset", forms.ChoiceField)
+    arch = setting_field("arch", forms.ChoiceField)
+    pretrained = setting_field("pretrained", forms.BooleanField, required=False)
+    epochs = setting_field("epochs", forms.IntegerField)
+    image_size = setting_field("image_size", forms.IntegerField)
+    valid_pct = setting_field("valid_pct", forms.FloatField)
+    seed = setting_field("seed", forms.IntegerField)
+    batch_size = setting_field("batch_size", forms.IntegerField)
+    learning_rate = setting_field("learning_rate", forms.FloatField, required=False)
+    lr_find = setting_field("lr_find", forms.BooleanField, required=False)
+    per_class = setting_field("per_class", forms.IntegerField, required=False)
     small_validation_ok = forms.BooleanField(
         label="Train anyway, with this small validation set", required=False,
         help_text="Its error rate will be rough: the result page says so too.",
@@ -130,14 +117,12 @@ class JobForm(forms.Form):
             choices=self.fields["arch"].choices, no_weights={o.key for o in self.arch_options if not o.available}
         )
         self.is_staff = bool(user and user.is_staff)
-        limits = {
-            "epochs": settings.JOURNEY_MAX_EPOCHS,
-            "image_size": settings.JOURNEY_MAX_IMAGE_SIZE,
-            "batch_size": settings.JOURNEY_MAX_BATCH_SIZE,
-        }
-        for name, limit in limits.items():
-            # Limits are settings, read per request, so that operators can change them.
+        for name in SETTING_NAMES:
+            if not (setting := knob(name).metadata.get("limit")):
+                continue
+            # Operators' limits are Django settings, read per request, so that operators can change them.
             field = self.fields[name]
+            limit = min(x for x in (getattr(settings, setting), field.max_value) if x is not None)
             field.max_value = limit
             field.validators.append(MaxValueValidator(limit))
             field.widget.attrs["max"] = limit
@@ -274,12 +259,7 @@ class JobForm(forms.Form):
         return data
 
     def job_settings(self) -> JobSettings:
-        d = self.cleaned_data
-        return JobSettings(
-            dataset=d["dataset"], arch=d["arch"], pretrained=bool(d["pretrained"]), epochs=d["epochs"],
-            image_size=d["image_size"], valid_pct=d["valid_pct"], seed=d["seed"], batch_size=d["batch_size"],
-            learning_rate=d.get("learning_rate"), lr_find=bool(d.get("lr_find")), per_class=d.get("per_class"),
-        )  # fmt: skip
+        return JobSettings(**{name: self.cleaned_data.get(name) for name in SETTING_NAMES})
 
 
 def _dataset_label(dataset, user) -> str:

@@ -15,8 +15,3 @@ def is_cat(x) -> bool:
     if isinstance(x, Path):
         x = x.name
     return x[0].isupper()
-
-
-def label_from_parent(path) -> str:
-    """The class of an image stored as `<class>/<file>`."""
-    return Path(path).parent.name

@@ -1,5 +1,8 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from mlworker.jobsettings import SETTING_NAMES, JobSettings, knob
 
 
 class JobState(models.TextChoices):
@@ -15,6 +18,14 @@ CAT_DOG_NAMES = {"False": "dog (False)", "True": "cat (True)"}  # fastai's vocab
 USER_DATASET_PREFIX = "user-"  # a job's `dataset` for a student's upload: "user-<UserDataset pk>"
 
 
+def _bounds(name: str) -> list:
+    """Validators for a job setting's column: the bounds of mlworker.jobsettings."""
+    meta = knob(name).metadata
+    return [MinValueValidator(meta["minimum"])] + (
+        [MaxValueValidator(meta["maximum"])] if meta.get("maximum") is not None else []
+    )
+
+
 class TrainingJob(models.Model):
     """One fine-tuning run. The database row, not the broker message, is the truth."""
 
@@ -22,21 +33,23 @@ class TrainingJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     name = models.CharField(max_length=100, blank=True, help_text="The student's name for the trained model.")
 
-    # What the student asked for: the chapter's knobs.
+    # What the student asked for: the chapter's knobs, one column each of mlworker.jobsettings.JobSettings.
     dataset = models.CharField(max_length=40)
     dataset_name = models.CharField(
         max_length=100, blank=True, help_text="An uploaded data set's name when the job was submitted."
     )
     arch = models.CharField(max_length=40)
     pretrained = models.BooleanField(default=True)
-    epochs = models.PositiveSmallIntegerField()
-    image_size = models.PositiveSmallIntegerField()
-    valid_pct = models.FloatField()
-    seed = models.IntegerField()
-    batch_size = models.PositiveSmallIntegerField()
-    learning_rate = models.FloatField(null=True, blank=True)
+    epochs = models.PositiveSmallIntegerField(validators=_bounds("epochs"))
+    image_size = models.PositiveSmallIntegerField(validators=_bounds("image_size"))
+    valid_pct = models.FloatField(validators=_bounds("valid_pct"))
+    seed = models.IntegerField(validators=_bounds("seed"))
+    batch_size = models.PositiveSmallIntegerField(validators=_bounds("batch_size"))
+    learning_rate = models.FloatField(null=True, blank=True, validators=_bounds("learning_rate"))
     lr_find = models.BooleanField(default=False)
-    per_class = models.PositiveIntegerField(null=True, blank=True, help_text="Limit images per class (tiny runs).")
+    per_class = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Limit images per class (tiny runs).", validators=_bounds("per_class")
+    )
 
     # Life cycle.
     state = models.CharField(max_length=12, choices=JobState.choices, default=JobState.QUEUED)
@@ -99,6 +112,11 @@ class TrainingJob(models.Model):
     @property
     def display_name(self) -> str:
         return self.name or f"Experiment #{self.pk}"
+
+    @property
+    def job_settings(self) -> JobSettings:
+        """What the student asked for, as it was submitted."""
+        return JobSettings(**{name: getattr(self, name) for name in SETTING_NAMES})
 
     @property
     def is_live(self) -> bool:
@@ -249,6 +267,10 @@ class UserDataset(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
+        return self.name
+
+    @property
+    def display_name(self) -> str:
         return self.name
 
     @property

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 
@@ -86,20 +87,8 @@ def run_job(job_id: int, token: str) -> int:
     try:
         from mlworker.training import Cancelled, TrainConfig, TrainingError, run_training
 
-        config = TrainConfig(
-            dataset=job.dataset,
-            arch=job.arch,
-            pretrained=job.pretrained,
-            epochs=job.epochs,
-            image_size=job.image_size,
-            valid_pct=job.valid_pct,
-            seed=job.seed,
-            batch_size=job.batch_size,
-            learning_rate=job.learning_rate,
-            lr_find=job.lr_find,
-            per_class=job.per_class,
-            data_path=str(_materialize_user_dataset(job)) if job.dataset.startswith("user-") else None,
-        )
+        data_path = str(_materialize_user_dataset(job)) if job.dataset.startswith("user-") else None
+        config = TrainConfig(**asdict(job.job_settings), data_path=data_path)
         log.info("training starts: %s", config)
         reporter = DbReporter(job_id, token)
         result = run_training(config, data_root=Path(settings.JOURNEY_DATA_DIR), out_dir=out_dir, reporter=reporter)

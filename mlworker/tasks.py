@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
-import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 
 from config.logging import job_context
+from mlworker.dispatch import DATASET_CHECK, PREDICT, TRAIN
 from mlworker.models import JobState
 from mlworker.services import (
     MSG_TIME_LIMIT,
     PREDICTION_TASK_SECONDS,
+    dataset_check_run,
     datasets_reap,
     datasets_redispatch,
     job_claim,
     job_finish,
     jobs_reap,
     jobs_redispatch,
+    prediction_answer,
+    prediction_claim,
     predictions_reap,
     predictions_redispatch,
     predictions_requeue_lost,
@@ -97,7 +98,7 @@ def _die_with_parent():  # pragma: no cover - runs in the child between fork and
 
 
 @shared_task(
-    name="mlworker.tasks.train",
+    name=TRAIN,
     bind=True,
     acks_late=True,
     # Above the runner's own limit, so that the runner's limit (with its message) fires first.
@@ -160,106 +161,24 @@ def housekeeping() -> dict:
     return result
 
 
-_learners = None
-
-
-def learner_cache():
-    """This worker process's cache of loaded learners (one per process, built on first use)."""
-    global _learners
-    if _learners is None:
-        from mlworker.predicting import LearnerCache
-
-        _learners = LearnerCache(
-            max_models=settings.JOURNEY_PREDICT_CACHE_MODELS, max_bytes=settings.JOURNEY_PREDICT_CACHE_MB * 2**20
-        )
-    return _learners
-
-
-def _local_model(job) -> Path:
-    """The job's exported model as a local file, copied once from shared storage."""
-    from django.core.files.storage import default_storage
-
-    folder = Path(settings.JOURNEY_WORK_DIR) / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    local = folder / f"job-{job.pk}-{Path(job.model_file).stem}.pkl"
-    if not local.exists():
-        tmp = local.with_suffix(f".{os.getpid()}.part")
-        with default_storage.open(job.model_file, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        tmp.replace(local)
-    return local
-
-
 @shared_task(
-    name="mlworker.tasks.predict",
+    name=PREDICT,
     bind=True,
     acks_late=True,
     time_limit=PREDICTION_TASK_SECONDS,
     soft_time_limit=PREDICTION_TASK_SECONDS - 60,
 )
 def predict(self, prediction_id: int) -> None:
-    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training).
-
-    The claim records the worker: if it dies, housekeeping queues the prediction once more."""
-    from django.core.files.storage import default_storage
-    from django.db.models import F
-    from django.utils import timezone
-    from PIL import Image
-
-    from mlworker.models import Prediction, PredictionState
-    from mlworker.predicting import predict as run_predict
-
-    claimed = Prediction.objects.filter(pk=prediction_id, state=PredictionState.QUEUED).update(
-        state=PredictionState.RUNNING,
-        started_at=timezone.now(),
-        worker=self.request.hostname or "",
-        attempts=F("attempts") + 1,
-    )
-    if not claimed:
+    """Answer one prediction (queue `predict`, its own worker, so it never waits behind a training)."""
+    prediction = prediction_claim(prediction_id=prediction_id, worker=self.request.hostname or "")
+    if prediction is None:
         return
-    prediction = Prediction.objects.select_related("job").get(pk=prediction_id)
-    job = prediction.job
-    with job_context(job.pk):
-        running = Prediction.objects.filter(pk=prediction_id, state=PredictionState.RUNNING)
-        if not job.model_file or not default_storage.exists(job.model_file):
-            running.update(
-                state=PredictionState.FAILED,
-                finished_at=timezone.now(),
-                error_message="This model's file is gone from storage, so it cannot predict. Train it again.",
-            )
-            log.warning("prediction %s: model file %r missing", prediction_id, job.model_file)
-            return
-        try:
-            learn, hit = learner_cache().get(f"{job.pk}:{job.model_file}", _local_model(job))
-            with default_storage.open(prediction.image, "rb") as fh:
-                image = Image.open(fh)
-                image.load()
-            result = run_predict(learn, image, cache_hit=hit)
-        except Exception:
-            log.exception("prediction %s failed", prediction_id)
-            running.update(
-                state=PredictionState.FAILED,
-                finished_at=timezone.now(),
-                error_message="The model could not make this prediction. Try again; if it fails again, "
-                f"tell your instructor the prediction number ({prediction_id}).",
-            )
-            return
-        running.update(
-            state=PredictionState.SUCCEEDED,
-            label=result.label,
-            classes=result.classes,
-            probabilities=result.probabilities,
-            seconds=result.seconds,
-            cache_hit=result.cache_hit,
-            finished_at=timezone.now(),
-        )
-        log.info("prediction %s: %s in %.3f s (cache %s)", prediction_id, result.label, result.seconds, hit)
+    with job_context(prediction.job_id):
+        prediction_answer(prediction=prediction)
 
 
-@shared_task(name="mlworker.tasks.dataset_check", acks_late=True, time_limit=1800, soft_time_limit=1700)
+@shared_task(name=DATASET_CHECK, acks_late=True, time_limit=1800, soft_time_limit=1700)
 def dataset_check(dataset_id: int) -> None:
-    """Check a student's uploaded zip (cpu queue): readable images, enough classes and images."""
-    from mlworker.services import dataset_check_run
-
+    """Check a student's uploaded zip (uploads queue): readable images, enough classes and images."""
     dataset = dataset_check_run(dataset_id=dataset_id)
     log.info("data set %s checked: %s %s", dataset_id, dataset.state, dataset.classes)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mlworker import assets, datasets
 from mlworker.assets import AssetMissing
+from mlworker.jobsettings import JobSettings, settings_problem
 from mlworker.splits import split_sizes
 
 __all__ = [
@@ -45,20 +46,12 @@ class Cancelled(Exception):
     """The reporter asked to stop; training stopped within a batch."""
 
 
-@dataclass
-class TrainConfig:
-    dataset: str = "silhouettes-catdog"
-    arch: str = "efficientnet_lite0"
-    pretrained: bool = True
-    epochs: int = 1
-    image_size: int = 64
-    valid_pct: float = 0.2
-    seed: int = 42
-    batch_size: int = 32
-    learning_rate: float | None = None  # None: lr_find's suggestion if lr_find, else fine_tune's 2e-3
-    lr_find: bool = False
-    per_class: int | None = None  # limits the data for tiny runs (silhouette data sets only)
+@dataclass(frozen=True)
+class TrainConfig(JobSettings):
+    """A job's settings and what one run needs besides them."""
+
     data_path: str | None = None  # a student's own data set: one folder per class, already checked
+    lr_find_iterations: int = 100  # lr_find's mock batches (fastai's num_it)
 
 
 class Reporter(Protocol):
@@ -141,22 +134,10 @@ def validate_config(config: TrainConfig) -> None:
         bad(f"Unknown data set {config.dataset!r}. Choose one of: {', '.join(assets.DATASET_LABELS)}.")
     if config.arch not in assets.ARCH_LABELS:
         bad(f"Unknown architecture {config.arch!r}. Choose one of: {', '.join(assets.ARCH_LABELS)}.")
-    if not isinstance(config.epochs, int) or config.epochs < 1:
-        bad("The number of epochs must be a whole number, at least 1.")
-    if not isinstance(config.image_size, int) or not 16 <= config.image_size <= 1024:
-        bad("The image size must be a whole number of pixels between 16 and 1024.")
-    if not isinstance(config.batch_size, int) or config.batch_size < 2:
-        # BatchNorm in fastai's head cannot train on batches of one.
-        bad("The batch size must be a whole number, at least 2.")
-    if not 0 < config.valid_pct < 1:
-        bad("The validation share must be between 0 and 1 (for example 0.2 for 20%).")
-    if config.learning_rate is not None and not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
-        bad("The learning rate must be a positive number, or left empty for the default.")
-    if config.per_class is not None:
-        if config.dataset == "pets":
-            bad("Limiting images per class is only possible for the silhouette data sets.")
-        if not isinstance(config.per_class, int) or config.per_class < 2:
-            bad("Images per class must be a whole number, at least 2.")
+    if problem := settings_problem(config):
+        bad(problem)
+    if config.per_class is not None and config.dataset == "pets":
+        bad("Limiting images per class is only possible for the silhouette data sets.")
 
 
 def _memory_error(exc: BaseException) -> str | None:
@@ -279,7 +260,7 @@ def _train(config, data, arch, out_dir, reporter, started):
     lr_result = None
     base_lr = config.learning_rate
     if config.lr_find:
-        lr_result = _lr_find(learn, reporter)
+        lr_result = _lr_find(learn, reporter, iterations=config.lr_find_iterations)
         if base_lr is None and lr_result is not None:
             base_lr = lr_result["suggestion"]
     if base_lr is None:
@@ -326,10 +307,10 @@ def _train(config, data, arch, out_dir, reporter, started):
     return learn, result
 
 
-def _lr_find(learn, reporter) -> dict | None:
+def _lr_find(learn, reporter, *, iterations: int) -> dict | None:
     reporter.log("lr_find: a short mock training with a growing learning rate.")
     try:
-        suggestion = learn.lr_find(show_plot=False)
+        suggestion = learn.lr_find(num_it=iterations, show_plot=False)
     except Exception as exc:  # noqa: BLE001 - the job can go on with the default rate
         if _memory_error(exc):
             raise

@@ -23,6 +23,7 @@ from mlworker.forms import (
     ShareForm,
     dataset_cards,
 )
+from mlworker.jobsettings import SETTING_NAMES
 from mlworker.models import JobState, Prediction
 from mlworker.splits import SMALL_VALIDATION
 from mlworker.uploads import capped_uploads, dataset_limit, prediction_limit
@@ -229,8 +230,7 @@ def jobs_compare(request):
         return redirect("mlworker:jobs")
     a = selectors.job_get(user=request.user, job_id=a_id)
     b = selectors.job_get(user=request.user, job_id=b_id)
-    fields = ["dataset", "arch", "pretrained", "epochs", "image_size", "valid_pct", "seed", "batch_size",
-              "learning_rate", "lr_find", "per_class", "device"]  # fmt: skip
+    fields = [*SETTING_NAMES, "device"]
 
     def shown(job, f):
         return job.dataset_label if f == "dataset" else getattr(job, f)  # an upload by its name, not its key
@@ -376,45 +376,32 @@ def models(request):
     )
 
 
-def _share_change(request, *, classrooms, change, done: str) -> None:
-    """Validate the chosen classes against `classrooms`, call `change(classes)`, and say what happened."""
-    form = ShareForm(request.POST, classrooms=classrooms)
+# What may be shared, by the URL's kind: how to find an owned one (or 404), and its gallery.
+SHAREABLE = {
+    "model": (lambda user, pk: selectors.model_get(user=user, job_id=pk), "mlworker:models"),
+    "dataset": (lambda user, pk: selectors.dataset_get(user=user, dataset_id=pk), "mlworker:datasets"),
+}
+
+
+@login_required
+@require_POST
+def sharing(request, kind: str, pk: int, share: bool):
+    """Share an owned model or data set with some of the owner's classes, or stop sharing it with some."""
+    get, gallery = SHAREABLE[kind]
+    item = get(request.user, pk)
+    form = ShareForm(request.POST, classrooms=classrooms_of(request.user) if share else item.shared_with.all())
     if not form.is_valid():
         messages.error(request, form.errors["classrooms"][0])
-        return
+        return redirect(gallery)
     chosen = list(form.cleaned_data["classrooms"])
     try:
-        change(chosen)
+        (services.share if share else services.unshare)(item=item, by=request.user, classrooms=chosen)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, done.format(names=", ".join(c.name for c in chosen)))
-
-
-@login_required
-@require_POST
-def model_share(request, job_id):
-    job = selectors.model_get(user=request.user, job_id=job_id)
-    _share_change(
-        request,
-        classrooms=classrooms_of(request.user),
-        change=lambda chosen: services.model_share(job=job, by=request.user, classrooms=chosen),
-        done=f"{job.display_name} is now shared with {{names}}.",
-    )
-    return redirect("mlworker:models")
-
-
-@login_required
-@require_POST
-def model_unshare(request, job_id):
-    job = selectors.model_get(user=request.user, job_id=job_id)
-    _share_change(
-        request,
-        classrooms=job.shared_with.all(),
-        change=lambda chosen: services.model_unshare(job=job, by=request.user, classrooms=chosen),
-        done=f"{job.display_name} is no longer shared with {{names}}.",
-    )
-    return redirect("mlworker:models")
+        names = ", ".join(c.name for c in chosen)
+        messages.success(request, f"{item.display_name} is {'now' if share else 'no longer'} shared with {names}.")
+    return redirect(gallery)
 
 
 @login_required
@@ -497,30 +484,4 @@ def dataset_delete(request, dataset_id):
     dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
     services.dataset_delete(dataset=dataset, by=request.user)
     messages.info(request, f"Deleted the data set {dataset.name} and its images.")
-    return redirect("mlworker:datasets")
-
-
-@login_required
-@require_POST
-def dataset_share(request, dataset_id):
-    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
-    _share_change(
-        request,
-        classrooms=classrooms_of(request.user),
-        change=lambda chosen: services.dataset_share(dataset=dataset, by=request.user, classrooms=chosen),
-        done=f"{dataset.name} is now shared with {{names}}.",
-    )
-    return redirect("mlworker:datasets")
-
-
-@login_required
-@require_POST
-def dataset_unshare(request, dataset_id):
-    dataset = selectors.dataset_get(user=request.user, dataset_id=dataset_id)
-    _share_change(
-        request,
-        classrooms=dataset.shared_with.all(),
-        change=lambda chosen: services.dataset_unshare(dataset=dataset, by=request.user, classrooms=chosen),
-        done=f"{dataset.name} is no longer shared with {{names}}.",
-    )
     return redirect("mlworker:datasets")

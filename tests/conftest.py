@@ -178,7 +178,7 @@ def celery_worker(worker_env, tmp_path_factory):
 
 @pytest.fixture
 def tiny_settings():
-    from mlworker.services import JobSettings
+    from mlworker.jobsettings import JobSettings
 
     return JobSettings(
         dataset="silhouettes-catdog", arch="efficientnet_lite0", pretrained=True, epochs=1, image_size=64,

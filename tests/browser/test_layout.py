@@ -98,13 +98,14 @@ def seeded_class(transactional_db, course, instructor, student, make_user, tiny_
     from accounts.services import classroom_create, classroom_join, deadline_set
     from courses.models import Section
     from courses.services import section_mark_read
+    from mlworker import dispatch
     from mlworker import services as job_services
     from mlworker.models import JobState
     from quizzes import tasks
     from quizzes.models import CHAPTER_QUIZ
 
     monkeypatch.setattr(tasks.grade_free_text, "apply_async", lambda *args, **kwargs: None)
-    monkeypatch.setattr(job_services, "job_dispatch", lambda **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args: False)  # no broker: the jobs stay as they are
     classroom = classroom_create(by=instructor, name="Monday group")
     names = ["amelia.hernandez-garcia", "bo", "chidi.okonkwo", "dmitri", "eleanor.shellstrop", "fatima.zahra",
              "gunnar"]  # fmt: skip
@@ -124,7 +125,7 @@ def seeded_class(transactional_db, course, instructor, student, make_user, tiny_
         classroom_join(user=user, code=friday.code)
     deadline_set(classroom=friday, by=instructor, quiz=quizzes[1], due_at=timezone.now() + timedelta(days=2))
     job = _finished_job(student, JobState.SUCCEEDED, tiny_settings)
-    job_services.model_share(job=job, by=student, classrooms=[classroom])
+    job_services.share(item=job, by=student, classrooms=[classroom])
     _finished_job(students[1], JobState.SUCCEEDED, tiny_settings, error_rate=0.0625)
     _finished_job(students[2], JobState.FAILED, tiny_settings, error_message="The worker ran out of memory.")
     job_services.job_submit(user=students[3], job_settings=tiny_settings)  # queued

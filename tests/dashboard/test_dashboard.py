@@ -184,7 +184,7 @@ def test_an_instructors_cancel_says_who_and_when_to_the_student_and_the_instruct
     job = job_submit(user=student, job_settings=tiny_settings)
     at = datetime(2025, 12, 2, 14, 5, tzinfo=UTC)
     client.force_login(instructor)
-    with mock.patch("mlworker.services.timezone.now", return_value=at):
+    with mock.patch("django.utils.timezone.now", return_value=at):
         done = client.post(reverse("dashboard:class_job_cancel", args=[classroom.pk, job.pk]), follow=True)
     assert f"You cancelled experiment #{job.pk} of student." in done.content.decode()
     job.refresh_from_db()

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from mlworker import runner, services
+from mlworker import dispatch, runner, services
 from mlworker.models import JobState, TrainingJob
 from tests.mlworker.support import good_zip, picture
 
@@ -14,7 +14,7 @@ from tests.mlworker.support import good_zip, picture
 def stored_files(student, tiny_settings, tmp_path, monkeypatch):
     """One of each kind of stored file, made by the code that makes them: a trained job's exported
     model and top-loss image, a checked data set's images and samples, a prediction's images."""
-    monkeypatch.setattr(services, "send", lambda *args: True)
+    monkeypatch.setattr(dispatch, "send", lambda *args: True)
     job = services.job_submit(user=student, job_settings=tiny_settings)
     (tmp_path / "export.pkl").write_bytes(b"a learner")
     (tmp_path / "top").mkdir()

@@ -1,8 +1,10 @@
-"""Small images and zips for the mlworker tests, made in memory."""
+"""Small images and zips for the mlworker tests, made in memory: the one home of what several test
+modules share (fixtures live in conftest.py)."""
 
 import io
 import zipfile
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageDraw
 
 
@@ -36,3 +38,25 @@ def good_zip(per_class=6):
         f"shapes/{kind}/{kind}_{i}.png": picture(kind, i) for kind in ("square", "circle") for i in range(per_class)
     }
     return make_zip(entries)
+
+
+def png_bytes(color="white"):
+    out = io.BytesIO()
+    Image.new("RGB", (28, 28), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def png_file(name="mine.png"):
+    return SimpleUploadedFile(name, png_bytes(), content_type="image/png")
+
+
+def silhouette(label):
+    """A real image of the offline data set, as a file to post: a cat (upper-case) or dog silhouette."""
+    from mlworker.datasets import sample_images
+
+    image = next(img for name, img in sample_images("silhouettes-catdog", n=4) if name == label)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    out.seek(0)
+    out.name = f"my-{label}.png"
+    return out

@@ -10,10 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from mlworker import services, tasks
+from mlworker import dispatch, services, tasks
 from mlworker.models import DatasetState, JobState, Prediction, PredictionState, TrainingJob, UserDataset
-from tests.mlworker.support import good_zip
-from tests.mlworker.test_sharing import png_bytes, png_file
+from mlworker.services import datasets as dataset_services
+from tests.mlworker.support import good_zip, png_bytes, png_file
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +24,16 @@ class Broker:
     def __init__(self, up=True):
         self.up, self.sent = up, []
 
-    def __call__(self, task, object_id, what):
+    def __call__(self, task_name, object_id, what):
         if self.up:
-            self.sent.append((task.name, object_id))
+            self.sent.append((task_name, object_id))
         return self.up
 
 
 @pytest.fixture
 def broker(monkeypatch):
     b = Broker()
-    monkeypatch.setattr(services, "send", b)
+    monkeypatch.setattr(dispatch, "send", b)
     return b
 
 
@@ -185,14 +185,14 @@ def test_a_check_past_the_time_limit_is_rejected_in_words_and_its_files_freed(
 def test_a_check_that_ends_after_it_was_given_up_keeps_nothing(student, broker, monkeypatch,
                                                                django_capture_on_commit_callbacks):  # fmt: skip
     dataset = _upload(student, django_capture_on_commit_callbacks)
-    real_problem = services._dataset_problem
+    real_problem = dataset_services._dataset_problem
 
     def given_up_meanwhile(counts):
         # Housekeeping rejects the data set while the worker is still writing its images.
         UserDataset.objects.filter(pk=dataset.pk).update(state=DatasetState.REJECTED, error_message="given up")
         return real_problem(counts)
 
-    monkeypatch.setattr(services, "_dataset_problem", given_up_meanwhile)
+    monkeypatch.setattr(dataset_services, "_dataset_problem", given_up_meanwhile)
     result = services.dataset_check_run(dataset_id=dataset.pk)
     assert result.state == DatasetState.REJECTED and result.error_message == "given up" and result.files == []
     assert not default_storage.exists(f"datasets/{dataset.pk}/square/00001.png")

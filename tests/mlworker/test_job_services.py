@@ -6,18 +6,40 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from mlworker import dispatch
 from mlworker.models import JobState, TrainingJob
 from mlworker.services import job_cancel, job_claim, job_finish, job_submit, jobs_reap
 
 pytestmark = pytest.mark.django_db
 
 
-def test_it_saves_a_queued_job_and_dispatches_after_commit(student, tiny_settings, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+@pytest.fixture
+def sent(monkeypatch):
+    """What reached the broker, which stands in for it: (task name, id) pairs."""
+    sent = []
+    monkeypatch.setattr(dispatch, "send", lambda name, object_id, what: sent.append((name, object_id)) or True)
+    return sent
+
+
+def test_it_saves_a_queued_job_and_dispatches_after_commit(student, tiny_settings, sent,
+                                                           django_capture_on_commit_callbacks):  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
         job = job_submit(user=student, job_settings=tiny_settings)
-    assert job.state == JobState.QUEUED
-    assert job.owner == student
-    assert len(callbacks) == 1  # the task is queued only once the row is committed
+        assert sent == []  # the task is queued only once the row is committed
+    assert sent == [("mlworker.tasks.train", job.pk)]
+    job.refresh_from_db()
+    assert (job.state, job.owner) == (JobState.QUEUED, student)
+    assert job.dispatched_at is not None  # housekeeping will not send it again
+    assert job.job_settings == tiny_settings
+
+
+def test_a_job_waits_unsent_while_the_broker_is_down(student, tiny_settings, monkeypatch,
+                                                     django_capture_on_commit_callbacks):  # fmt: skip
+    monkeypatch.setattr(dispatch, "send", lambda *args: False)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_submit(user=student, job_settings=tiny_settings)
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED and job.dispatched_at is None  # housekeeping sends it later
 
 
 def test_it_refuses_more_live_jobs_than_the_quota(student, tiny_settings, settings):

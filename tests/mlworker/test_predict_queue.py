@@ -8,7 +8,7 @@ import pytest
 from config.celery_app import app
 from mlworker.models import JobState, Prediction, PredictionState, TrainingJob
 from mlworker.services import Upload, job_cancel, job_submit, prediction_submit
-from tests.mlworker.test_predictions import silhouette
+from tests.mlworker.support import silhouette
 from tests.support import WorkerProcess, wait_for
 
 

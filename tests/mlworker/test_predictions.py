@@ -12,6 +12,7 @@ from PIL import Image
 
 from mlworker.models import JobState, Prediction, PredictionState, TrainingJob
 from mlworker.services import job_submit
+from tests.mlworker.support import silhouette
 from tests.support import wait_for
 
 
@@ -20,18 +21,6 @@ def png(color="white", size=(28, 28)):
     Image.new("RGB", size, color).save(out, format="PNG")
     out.seek(0)
     out.name = "upload.png"
-    return out
-
-
-def silhouette(label):
-    """A real image of the offline data set: a cat (upper-case) or dog silhouette."""
-    from mlworker.datasets import sample_images
-
-    image = next(img for name, img in sample_images("silhouettes-catdog", n=4) if name == label)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    out.seek(0)
-    out.name = f"my-{label}.png"
     return out
 
 

@@ -1,7 +1,5 @@
 """Sharing a trained model or a checked data set with a class: who may see, ask, train on, change."""
 
-import io
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -9,7 +7,6 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from PIL import Image
 
 from accounts.models import ClassMembership
 from accounts.services import classroom_create, classroom_join
@@ -20,31 +17,19 @@ from mlworker.runner import _materialize_user_dataset
 from mlworker.services import (
     Upload,
     dataset_check_run,
-    dataset_share,
-    dataset_unshare,
     dataset_upload,
     job_submit,
     model_delete,
-    model_share,
-    model_unshare,
     prediction_submit,
+    share,
+    unshare,
 )
-from tests.mlworker.support import good_zip
+from tests.mlworker.support import good_zip, png_bytes, png_file
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ["owner", "classmate", "classmate_unshared", "other_student", "outsider", "anonymous"]
 LOGIN = "login"
-
-
-def png_bytes(color="white"):
-    out = io.BytesIO()
-    Image.new("RGB", (28, 28), color).save(out, format="PNG")
-    return out.getvalue()
-
-
-def png_file(name="mine.png"):
-    return SimpleUploadedFile(name, png_bytes(), content_type="image/png")
 
 
 @pytest.fixture
@@ -80,7 +65,7 @@ def _trained(user, tiny_settings, **fields) -> TrainingJob:
 @pytest.fixture
 def shared_model(people, tiny_settings):
     job = _trained(people["owner"], tiny_settings, name="Whiskers")
-    model_share(job=job, by=people["owner"], classrooms=[people["a"]])
+    share(item=job, by=people["owner"], classrooms=[people["a"]])
     return job
 
 
@@ -90,7 +75,7 @@ def shared_dataset(people):
     dataset = dataset_upload(user=people["owner"], name="my shapes", rule="folders", upload=upload)
     dataset = dataset_check_run(dataset_id=dataset.pk)
     assert dataset.state == DatasetState.READY
-    dataset_share(dataset=dataset, by=people["owner"], classrooms=[people["a"]])
+    share(item=dataset, by=people["owner"], classrooms=[people["a"]])
     return dataset
 
 
@@ -258,24 +243,24 @@ def test_sharing_and_unsharing_need_the_csrf_token_and_a_post(people, shared_mod
 def test_the_owner_can_share_only_with_their_own_classes(people, tiny_settings, clients):
     job = _trained(people["owner"], tiny_settings)
     with pytest.raises(ValidationError, match="only with a class you are in"):
-        model_share(job=job, by=people["owner"], classrooms=[people["c"]])
+        share(item=job, by=people["owner"], classrooms=[people["c"]])
     response = clients["owner"].post(
         reverse("mlworker:model_share", args=[job.pk]), {"classrooms": [people["c"].pk]}, follow=True
     )
     assert "Choose one of your classes." in response.content.decode()
     assert not job.shared_with.exists()
     with pytest.raises(PermissionError):
-        model_share(job=job, by=people["classmate"], classrooms=[people["a"]])
+        share(item=job, by=people["classmate"], classrooms=[people["a"]])
 
 
 def test_only_trained_models_and_ready_data_sets_can_be_shared(people, tiny_settings):
     queued = job_submit(user=people["owner"], job_settings=tiny_settings)
     with pytest.raises(ValidationError, match="trained model"):
-        model_share(job=queued, by=people["owner"], classrooms=[people["a"]])
+        share(item=queued, by=people["owner"], classrooms=[people["a"]])
     checking = dataset_upload(user=people["owner"], name="x", rule="folders",
                               upload=SimpleUploadedFile("x.zip", good_zip()))  # fmt: skip
     with pytest.raises(ValidationError, match="ready"):
-        dataset_share(dataset=checking, by=people["owner"], classrooms=[people["a"]])
+        share(item=checking, by=people["owner"], classrooms=[people["a"]])
 
 
 def test_leaving_the_class_ends_the_access_at_once(people, shared_model, shared_dataset, clients):
@@ -329,7 +314,7 @@ def test_deleting_a_shared_model_keeps_classmates_history(people, shared_model, 
 
 def test_unsharing_keeps_the_classmates_predictions_and_says_why(people, shared_model, clients):
     theirs = prediction_submit(user=people["classmate"], job=shared_model, uploads=[Upload("b.png", png_bytes())])
-    model_unshare(job=shared_model, by=people["owner"])
+    unshare(item=shared_model, by=people["owner"])
     page = clients["classmate"].get(theirs[0][0].get_absolute_url()).content.decode()
     assert "no longer shared with you" in page
 
@@ -348,7 +333,7 @@ def test_a_classmate_trains_on_a_shared_data_set_until_it_is_unshared(people, sh
     folder = _materialize_user_dataset(job)  # what the training process does first
     assert sorted(p.name for p in folder.iterdir()) == ["circle", "square"]
 
-    dataset_unshare(dataset=shared_dataset, by=people["owner"])
+    unshare(item=shared_dataset, by=people["owner"])
     (tmp_path / shared_dataset.key).rename(tmp_path / "old")  # no copy left on this worker's disk
     with pytest.raises(AssetMissing, match="no longer shared with you"):
         _materialize_user_dataset(job)
@@ -357,7 +342,7 @@ def test_a_classmate_trains_on_a_shared_data_set_until_it_is_unshared(people, sh
 def test_the_gallery_costs_the_same_whatever_the_number_of_models(people, tiny_settings, clients,
                                                                   django_assert_num_queries):  # fmt: skip
     for n in range(3):
-        model_share(job=_trained(people["owner"], tiny_settings, name=f"m{n}"), by=people["owner"],
+        share(item=_trained(people["owner"], tiny_settings, name=f"m{n}"), by=people["owner"],
                     classrooms=[people["a"]])  # fmt: skip
         _trained(people["classmate"], tiny_settings)
     # django_session, auth_user, the user's classes, own models, their classes (prefetch), shared models

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageFile
 
-from mlworker import archives, images, services
+from mlworker import archives, dispatch, images, services
 from mlworker.archives import Limits, scan_zip
 from mlworker.images import MAX_PIXELS, ImageRejected, open_upload
 from mlworker.models import JobState, Prediction, TrainingJob, UserDataset
@@ -42,7 +42,7 @@ def decoded(monkeypatch):
 
 @pytest.fixture
 def model(student, tiny_settings, monkeypatch):
-    monkeypatch.setattr(services, "send", lambda *args: True)
+    monkeypatch.setattr(dispatch, "send", lambda *args: True)
     job = services.job_submit(user=student, job_settings=tiny_settings)
     TrainingJob.objects.filter(pk=job.pk).update(state=JobState.SUCCEEDED, model_file="jobs/m/model.pkl")
     job.refresh_from_db()

@@ -344,7 +344,7 @@ def test_train_on_it_proposes_a_batch_size_the_data_set_can_fill(client, student
 def test_a_job_on_an_upload_is_shown_by_the_uploads_name(client, student, small_dataset, django_assert_num_queries):
     from dataclasses import replace
 
-    from mlworker.services import JobSettings
+    from mlworker.jobsettings import JobSettings
 
     settings = JobSettings(dataset=small_dataset.key, arch="efficientnet_lite0", pretrained=True, epochs=1,
                            image_size=64, valid_pct=0.2, seed=42, batch_size=4)  # fmt: skip

@@ -1,0 +1,76 @@
+"""Writes of the experiments, one module per concern: jobs (and the models they leave), predictions,
+data sets, sharing, and the file storage they count against. Callers import the services from here."""
+
+from mlworker.jobsettings import JobSettings
+from mlworker.services.datasets import (
+    MIN_CLASSES,
+    MIN_PER_CLASS,
+    dataset_check_run,
+    dataset_delete,
+    dataset_upload,
+    datasets_reap,
+    datasets_redispatch,
+    uploads_sweep,
+)
+from mlworker.services.jobs import (
+    MSG_TIME_LIMIT,
+    MSG_WORKER_LOST,
+    job_cancel,
+    job_claim,
+    job_finish,
+    job_submit,
+    jobs_reap,
+    jobs_redispatch,
+    model_delete,
+    model_rename,
+)
+from mlworker.services.predictions import (
+    PREDICTION_MAX_ATTEMPTS,
+    PREDICTION_TASK_SECONDS,
+    Upload,
+    prediction_answer,
+    prediction_claim,
+    prediction_from_validation,
+    prediction_submit,
+    predictions_reap,
+    predictions_redispatch,
+    predictions_requeue_lost,
+)
+from mlworker.services.sharing import share, unshare
+from mlworker.services.storage import MSG_STORAGE_FULL, storage_check
+
+__all__ = [
+    "MIN_CLASSES",
+    "MIN_PER_CLASS",
+    "MSG_STORAGE_FULL",
+    "MSG_TIME_LIMIT",
+    "MSG_WORKER_LOST",
+    "PREDICTION_MAX_ATTEMPTS",
+    "PREDICTION_TASK_SECONDS",
+    "JobSettings",
+    "Upload",
+    "dataset_check_run",
+    "dataset_delete",
+    "dataset_upload",
+    "datasets_reap",
+    "datasets_redispatch",
+    "job_cancel",
+    "job_claim",
+    "job_finish",
+    "job_submit",
+    "jobs_reap",
+    "jobs_redispatch",
+    "model_delete",
+    "model_rename",
+    "prediction_answer",
+    "prediction_claim",
+    "prediction_from_validation",
+    "prediction_submit",
+    "predictions_reap",
+    "predictions_redispatch",
+    "predictions_requeue_lost",
+    "share",
+    "storage_check",
+    "unshare",
+    "uploads_sweep",
+]
