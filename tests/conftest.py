@@ -8,6 +8,9 @@ import socket
 
 import pytest
 
+# Fixtures every test package uses, defined once (tests/fixtures/) and offered here to all.
+from tests.fixtures.files import stored_files  # noqa: E402, F401
+from tests.fixtures.quizzes import bank, content, eager_celery, fake_grader, mini_bank  # noqa: E402, F401
 from tests.support import REPO, WorkerProcess, database_url_for_workers, use_broker
 
 # ---------------------------------------------------------------- network

@@ -6,13 +6,12 @@ import pytest
 
 from quizzes.models import Attempt
 from quizzes.services import answers_save, attempt_start, attempt_submit
-from tests.quizzes.conftest import mini_bank  # noqa: F401  (a fixture, used by name)
 
 QUIZ = "machine-learning"
 
 
 @pytest.fixture
-def take_test(mini_bank):  # noqa: F811
+def take_test(mini_bank):
     """Hand in a test of the machine-learning quiz: `right` says which of its two answers are right."""
 
     def take(user, *, single_right=True, tf_right=True, quiz=QUIZ) -> Attempt:

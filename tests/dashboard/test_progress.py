@@ -43,7 +43,6 @@ from quizzes.services import (
 )
 from tests.dashboard import reference
 from tests.dashboard.support import job_end
-from tests.quizzes.conftest import fake_grader  # noqa: F401  (a fixture, used by name)
 from tests.quizzes.support import positions
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +76,7 @@ def consistent() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _no_broker(monkeypatch, fake_grader):  # noqa: F811
+def _no_broker(monkeypatch, fake_grader):
     monkeypatch.setattr(tasks.grade_free_text, "apply_async", lambda args, **kw: None)
 
 

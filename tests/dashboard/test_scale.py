@@ -24,7 +24,6 @@ from quizzes.models import Attempt
 from quizzes.services import answers_save, attempt_start, attempt_submit
 from tests.dashboard import reference
 from tests.dashboard.support import job_end
-from tests.quizzes.conftest import bank  # noqa: F401  (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +49,7 @@ def _student_links(html: str) -> list[int]:
 
 
 @pytest.fixture
-def generated(bank, instructor):  # noqa: F811
+def generated(bank, instructor):
     def make(n, **kw):
         gen = class_generate(instructor=instructor, n_students=n, **kw)
         services.deadline_set(
@@ -177,7 +176,7 @@ def test_the_csv_says_of_each_student_what_the_full_roster_says(client, instruct
 
 
 @pytest.fixture
-def three_on_jargon(bank, instructor, make_user):  # noqa: F811
+def three_on_jargon(bank, instructor, make_user):
     """A: 100% then 0% on jargon; B: 50%; C: no jargon test (a history test instead)."""
     classroom = services.classroom_create(by=instructor, name="Sorting")
     a, b, c = (make_user(name) for name in ("c-ann", "b-bob", "a-cid"))

@@ -20,8 +20,6 @@ from quizzes.services import (
     attempt_start,
     attempt_submit,
 )
-from tests.mlworker.conftest import stored_files  # noqa: F401  (a fixture, used by name)
-from tests.quizzes.conftest import fake_grader  # noqa: F401  (a fixture, used by name)
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +76,7 @@ OWNER_CHANGES = dict.fromkeys(USERS, 404) | {"owner": 302, "anonymous": LOGIN}
 
 
 @pytest.fixture
-def world(classroom, other_classroom, instructor, student, tiny_settings, take_test, fake_grader, stored_files):  # noqa: F811
+def world(classroom, other_classroom, instructor, student, tiny_settings, take_test, fake_grader, stored_files):
     deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
     job = job_submit(user=student, job_settings=tiny_settings)
     attempt = take_test(student)

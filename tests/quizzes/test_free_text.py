@@ -1,7 +1,7 @@
 """Free-text answers: graded after commit by a task on the cpu queue, unsure grades sent to an
 instructor, the student's page following along, and a grader that fails handled.
 
-quizzes/grading.py lands separately, so these tests use a stand-in (see conftest.fake_grader);
+These tests make up the model's outputs (tests/fixtures/quizzes.fake_grader) and run the real decision;
 test_grading_worker.py runs the real task in a real worker against the real grader."""
 
 from datetime import timedelta

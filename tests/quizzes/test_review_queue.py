@@ -1,7 +1,7 @@
 """The review queue: free-text answers the grader was unsure of, shown only to the instructors of
 the student's classes, decided one at a time or several at once, and any grade overridden later.
 
-The grader is the stand-in of conftest.fake_grader: "UNSURE" in an answer makes it suggest 50%
+The grader is the stand-in of tests/fixtures/quizzes.fake_grader: "UNSURE" in an answer makes it suggest 50%
 with the verdict "unsure" and send the answer to review."""
 
 import re

@@ -2,7 +2,7 @@
 on the results page. The answer joins their instructors' queue, its grade stands meanwhile, and the
 instructor's decision and comment come back to the results page.
 
-The grader is the stand-in of conftest.fake_grader: a plain answer gets 100% ("Covers every key
+The grader is the stand-in of tests/fixtures/quizzes.fake_grader: a plain answer gets 100% ("Covers every key
 point"), "WRONG" in it 0% with every key point missing, "UNSURE" sends it to review."""
 
 import re
