@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/class_scale.py [--students 1000] [--repeats 20]
 
-Builds the class (bench/classgen.py: 60 questions of the real bank, 5 handed-in tests and 3 jobs per
+Builds the class (dashboard/classgen.py: 60 questions of the real bank, 5 handed-in tests and 3 jobs per
 student) in a fresh SQLite database under var/bench-scale/, or in the database DATABASE_URL names
 (PostgreSQL; the generated class is added to what is there). Then, as the logged-in instructor with
 Django's test Client, it GETs in turn: the trivial view (below), the roster, the roster sorted by one
@@ -47,7 +47,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import include, path, reverse  # noqa: E402
 
-from bench.classgen import bank_ensure, class_generate  # noqa: E402
+from dashboard.classgen import bank_ensure, class_generate  # noqa: E402
 
 
 @login_required

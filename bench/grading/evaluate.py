@@ -123,8 +123,11 @@ def main() -> None:
     parser.add_argument("--fold", type=int, action="append", help="run only this fold (1-4; repeatable)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency", action="store_true", help="only the shipped model's warm latency")
     args = parser.parse_args()
     specs, rows = load_specs(), load_rows()
+    if args.latency:
+        return latency(specs, rows)
     sentence_model = rules.load_model()
     refs = {
         slug: sentence_model.encode(spec.reference_answer, normalize_embeddings=True) for slug, spec in specs.items()
@@ -191,15 +194,19 @@ def main() -> None:
             f"- {writer}: {o['answers']}, {o['review']:.1%}, kappa {o['kappa']:.3f}, correct graded incorrect {wronged}"
         )
 
-    # The shipped model, warm, one answer at a time, as a worker grades.
+    latency(specs, rows)
+
+
+def latency(specs, rows) -> None:
+    """The shipped model, warm, one answer at a time, as a worker grades."""
     shipped = grader_model.load()
     grading.warm_up()
-    latency = []
+    times = []
     for r in rows[::7]:
         t0 = time.perf_counter()
         grading.decide(specs[r["question"]], grading.analyse(specs[r["question"]], r["answer"], model=shipped))
-        latency.append(time.perf_counter() - t0)
-    ms = np.array(latency) * 1000
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1000
     print(
         f"\nShipped model, warm, {len(ms)} answers one at a time: p50 {np.percentile(ms, 50):.1f} ms, "
         f"p95 {np.percentile(ms, 95):.1f} ms, mean {statistics.mean(ms):.1f} ms."

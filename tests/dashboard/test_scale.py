@@ -1,4 +1,4 @@
-"""The instructors' pages on generated classes (bench/classgen.py): constant query budgets whatever the
+"""The instructors' pages on generated classes (dashboard/classgen.py): constant query budgets whatever the
 class size, a streamed CSV with numbers checked by hand, sorting on one quiz's column, paging."""
 
 import csv
@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.selectors import class_deadlines
-from bench.classgen import _responses, class_generate
 from courses.models import Section
 from courses.services import section_mark_read
 from dashboard import questions, selectors, views
+from dashboard.classgen import _responses, class_generate
 from mlworker.models import JobState, TrainingJob
 from mlworker.services import JobSettings, job_submit
 from quizzes.models import Attempt

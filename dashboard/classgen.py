@@ -1,4 +1,5 @@
-"""Make a whole class with a realistic history in a few bulk inserts: for the scale benchmark and tests.
+"""Make a whole class with a realistic history in a few bulk inserts: `manage.py seed_class` (to try
+the class pages at scale), the scale benchmark (bench/class_scale.py) and its tests.
 
 Calling the services for thousands of attempts and jobs would take minutes, so the rows are written
 with bulk_create, shaped as the services write them: attempts handed in through `attempt_submit`
