@@ -11,21 +11,9 @@ from accounts.selectors import class_deadlines
 from dashboard import selectors
 from mlworker.models import JobState
 from mlworker.services import job_submit
-from quizzes.models import Answer
-from quizzes.services import answer_grading_failed, answers_save, attempt_start, attempt_submit
-from tests.dashboard.support import job_end
+from tests.dashboard.support import job_end, waiting_answer
 
 pytestmark = pytest.mark.django_db
-
-
-def _waiting_answer(student) -> Answer:
-    """A free-text answer handed in for an instructor to grade (the grader gave up on it)."""
-    attempt = attempt_start(user=student, quiz="history", mode="test")
-    answers = {a.question.slug: a for a in attempt.answers.select_related("question")}
-    answers_save(attempt=attempt, responses={answers["t-free"].position: {"text": "my words"}})
-    attempt_submit(attempt=attempt)
-    answer_grading_failed(answer_id=answers["t-free"].pk)
-    return Answer.objects.get(pk=answers["t-free"].pk)
 
 
 def _card(page: str, name: str) -> str:
@@ -59,7 +47,7 @@ def test_each_class_says_what_waits_and_links_where_it_is_handled(
     client, instructor, classroom, other_classroom, student, student2, take_test, tiny_settings
 ):
     take_test(student)  # 100%: not behind
-    _waiting_answer(student2)  # a test, but its only score waits: behind, with one answer waiting
+    waiting_answer(student2)  # a test, but its only score waits: behind, with one answer waiting
     job_submit(user=student, job_settings=tiny_settings)  # queued
     job_end(job_submit(user=student2, job_settings=tiny_settings), JobState.FAILED, error_message="boom")
     job_end(job_submit(user=student2, job_settings=tiny_settings), JobState.SUCCEEDED, error_rate=0.1)

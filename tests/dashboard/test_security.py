@@ -15,11 +15,11 @@ from mlworker.services import job_submit
 from quizzes.models import Answer, Attempt
 from quizzes.services import (
     answer_grade_free_text,
-    answer_grading_failed,
     answers_save,
     attempt_start,
     attempt_submit,
 )
+from tests.dashboard.support import waiting_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -52,16 +52,6 @@ ANY_SIGNED_IN = dict.fromkeys(USERS, 200) | {"anonymous": LOGIN}
 INSTRUCTORS_ONLY_POST = dict.fromkeys(USERS, 403) | {"instructor": 302, "other_instructor": 302, "anonymous": LOGIN}
 
 
-def _waiting_answer(student) -> Answer:
-    """A free-text answer handed in for an instructor to grade (the grader gave up on it)."""
-    attempt = attempt_start(user=student, quiz="history", mode="test")
-    answers = {a.question.slug: a for a in attempt.answers.select_related("question")}
-    answers_save(attempt=attempt, responses={answers["t-free"].position: {"text": "my words"}})
-    attempt_submit(attempt=attempt)
-    answer_grading_failed(answer_id=answers["t-free"].pk)
-    return Answer.objects.get(pk=answers["t-free"].pk)
-
-
 def _graded_answer(student) -> Answer:
     """A free-text answer the grader graded on its own, which its student may send for review."""
     attempt = attempt_start(user=student, quiz="history", mode="test")
@@ -80,7 +70,7 @@ def world(classroom, other_classroom, instructor, student, tiny_settings, take_t
     deadline = QuizDeadline.objects.create(classroom=classroom, quiz="chapter", due_at="2030-01-01T00:00Z")
     job = job_submit(user=student, job_settings=tiny_settings)
     attempt = take_test(student)
-    waiting = _waiting_answer(student)
+    waiting = waiting_answer(student)
     graded = _graded_answer(student)
     model = job_submit(user=student, job_settings=tiny_settings)
     TrainingJob.objects.filter(pk=model.pk).update(state=JobState.SUCCEEDED, model_file="jobs/m/model.pkl")
