@@ -127,11 +127,14 @@ class KeyPointModel:
         import torch
         from safetensors.torch import load_file
 
-        self.encoder = build_encoder()
+        self.encoder = build_encoder(trained_layers(weights))
         state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        missing = self.encoder.load_state_dict(state, strict=False)
-        if missing.unexpected_keys:
-            raise ValueError(f"unexpected weights in {weights}: {missing.unexpected_keys[:3]}")
+        loaded = self.encoder.load_state_dict(state, strict=False)
+        if loaded.unexpected_keys:
+            raise ValueError(f"unexpected weights in {weights}: {loaded.unexpected_keys[:3]}")
+        absent = sorted(set(self.encoder.trained_state()) - set(state))
+        if absent:
+            raise ValueError(f"weights missing from {weights}: {absent[:3]}")
         self.encoder.eval()
         self.tokenizer = tokenizer()
         self.calibration = calibration or Calibration.from_file()
@@ -156,6 +159,15 @@ class KeyPointModel:
     def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """(covers, missing, contradicts) for each pair, calibrated."""
         return softmax(self.logits(pairs) / self.calibration.temperature)
+
+
+def trained_layers(weights: Path) -> int:
+    """How many top layers the weights file holds (training may change TOP_LAYERS; the file says)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        layers = {int(k.split(".")[3]) for k in f.keys() if k.startswith("bert.encoder.layer.")}
+    return len(layers)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--fold", type=int, action="append", help="run only this fold (1-4; repeatable)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-layers", type=int, default=grader_model.TOP_LAYERS, help="encoder layers trained")
     parser.add_argument("--latency", action="store_true", help="only the shipped model's warm latency")
     args = parser.parse_args()
     specs, rows = load_specs(), load_rows()
@@ -145,7 +146,9 @@ def main() -> None:
         train_writers = sorted({r["writer"] for r in rows} - set(test_writers) - set(calib_writers))
         print(f"\n## Fold {fold}: test {test_writers}, calibrate {calib_writers}, train {train_writers}", flush=True)
         started = time.perf_counter()
-        encoder = fit_encoder(split_by_writer(rows, train_writers), specs, seed=args.seed, epochs=args.epochs)
+        encoder = fit_encoder(
+            split_by_writer(rows, train_writers), specs, seed=args.seed, epochs=args.epochs, top_layers=args.top_layers
+        )
         model = TrainedModel(encoder)
         cal = calibrate(model, split_by_writer(rows, calib_writers), specs)
         model.calibration = cal

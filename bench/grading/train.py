@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--top-layers", type=int, default=grader_model.TOP_LAYERS, help="encoder layers trained")
     parser.add_argument("--out", type=Path, default=grader_model.GRADER_DIR)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -50,7 +51,9 @@ def main() -> None:
     writers = sorted({r["writer"] for r in rows})
     train_writers = [w for w in writers if w not in CALIBRATION_WRITERS]
     print(f"training on {train_writers}, calibrating on {list(CALIBRATION_WRITERS)}")
-    encoder = fit_encoder(split_by_writer(rows, train_writers), specs, seed=args.seed, epochs=args.epochs)
+    encoder = fit_encoder(
+        split_by_writer(rows, train_writers), specs, seed=args.seed, epochs=args.epochs, top_layers=args.top_layers
+    )
     from learned import TrainedModel
 
     cal = calibrate(TrainedModel(encoder), split_by_writer(rows, CALIBRATION_WRITERS), specs)
@@ -58,7 +61,7 @@ def main() -> None:
     meta = {
         "seed": args.seed,
         "epochs": args.epochs,
-        "top_layers": grader_model.TOP_LAYERS,
+        "top_layers": args.top_layers,
         "train_writers": train_writers,
         "calibration_writers": list(CALIBRATION_WRITERS),
         "data_sha256": digest[:16],

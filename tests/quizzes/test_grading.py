@@ -254,3 +254,21 @@ def test_probabilities_are_probabilities():
     model = grader_model.load()
     p = model.probabilities([("A key point. [A question?]", "An answer."), ("Another point. [Q?]", "x")])
     assert p.shape == (2, 3) and np.allclose(p.sum(axis=1), 1.0) and (p >= 0).all()
+
+
+def test_the_model_is_built_with_as_many_trained_layers_as_its_weights_hold(tmp_path):
+    """Training may change how many top layers it tunes; the weights file says, and a file that lacks
+    one of the layers it names is refused instead of silently keeping the package's layer."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(grader_model.WEIGHTS_FILE))
+    layers = sorted({int(k.split(".")[3]) for k in state if k.startswith("bert.encoder.layer.")})
+    assert grader_model.trained_layers(grader_model.WEIGHTS_FILE) == len(layers)
+    assert grader_model.load().encoder.split == 6 - len(layers)
+
+    damaged = tmp_path / "keypoints.safetensors"
+    save_file(
+        {k: v for k, v in state.items() if ".output.dense.weight" not in k or f".{layers[-1]}." not in k}, damaged
+    )
+    with pytest.raises(ValueError, match="missing"):
+        grader_model.KeyPointModel(weights=damaged)
