@@ -58,6 +58,15 @@ def production_settings_check(app_configs, **kwargs):
                 id="journey.E003",
             )
         )
+    secret = settings.AWS_SECRET_ACCESS_KEY.lower()
+    if settings.JOURNEY_STORAGE == "s3" and any(w in secret for w in PLACEHOLDER_WORDS):
+        errors.append(
+            Error(
+                "AWS_SECRET_ACCESS_KEY is a placeholder that anyone can read: every stored file would be too.",
+                hint="Make up a key pair for the object store (the same in its settings and in Journey's).",
+                id="journey.E007",
+            )
+        )
     if settings.CELERY_BROKER_URL.startswith("sqla+sqlite"):
         errors.append(
             Error(

@@ -111,3 +111,18 @@ def test_storage_init_says_which_store_does_not_answer(s3_storage, settings):
     settings.STORAGES = dict(settings.STORAGES)
     with pytest.raises(CommandError, match="does not work with these settings"):
         call_command("storage_init", stdout=io.StringIO())
+
+
+def test_production_refuses_the_example_store_secret(settings):
+    from config.checks import production_settings_check
+
+    example = dict(
+        line.split("=", 1)
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if "=" in line and line[0] != "#"
+    )
+    settings.PRODUCTION, settings.JOURNEY_STORAGE = True, "s3"
+    settings.AWS_SECRET_ACCESS_KEY = example["AWS_SECRET_ACCESS_KEY"]
+    assert "journey.E007" in [e.id for e in production_settings_check(None)]
+    settings.AWS_SECRET_ACCESS_KEY = "q8Vt2x-JmR0aLw9sPzK4nB7yHc1fDe6u"
+    assert "journey.E007" not in [e.id for e in production_settings_check(None)]
