@@ -120,6 +120,20 @@ def test_a_linked_copy_is_the_callers_own_and_outlives_eviction(store, tmp_path)
     assert (job / "dog" / "y.png").read_bytes() == b"a dog"
 
 
+def test_across_file_systems_the_callers_file_is_a_copy(store, tmp_path, monkeypatch):
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    cache = FileCache(tmp_path / "cache", max_bytes=10**6)
+    put(store, "datasets/1/cat/x.png", b"a cat")
+    cache.link(store, [("datasets/1/cat/x.png", tmp_path / "job" / "x.png")])
+    copy, cached = tmp_path / "job" / "x.png", cache.get(store, "datasets/1/cat/x.png")
+    assert copy.read_bytes() == b"a cat" and copy.stat().st_ino != cached.stat().st_ino
+
+
 def _worker(args):
     root, location, names, rounds = args
     store = FileSystemStorage(location=location)
