@@ -58,12 +58,47 @@ def production_settings_check(app_configs, **kwargs):
                 id="journey.E003",
             )
         )
+    secret = settings.AWS_SECRET_ACCESS_KEY.lower()
+    if settings.JOURNEY_STORAGE == "s3" and any(w in secret for w in PLACEHOLDER_WORDS):
+        errors.append(
+            Error(
+                "AWS_SECRET_ACCESS_KEY is a placeholder that anyone can read: every stored file would be too.",
+                hint="Make up a key pair for the object store (the same in its settings and in Journey's).",
+                id="journey.E007",
+            )
+        )
     if settings.CELERY_BROKER_URL.startswith("sqla+sqlite"):
         errors.append(
             Error(
                 "Production needs a real broker, not the embedded SQLite file.",
                 hint="Set CELERY_BROKER_URL=redis://HOST:6379/0",
                 id="journey.E004",
+            )
+        )
+    return errors
+
+
+@register(deploy=False)
+def storage_settings_check(app_configs, **kwargs):
+    """The object store needs its keys; signed links need a store that signs them."""
+    errors = []
+    if settings.JOURNEY_STORAGE == "s3":
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_STORAGE_BUCKET_NAME"):
+            if not getattr(settings, name):
+                errors.append(
+                    Error(
+                        f"JOURNEY_STORAGE=s3 needs {name}.",
+                        hint="Set AWS_S3_ENDPOINT_URL, AWS_STORAGE_BUCKET_NAME, AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY (README, Settings).",
+                        id="journey.E005",
+                    )
+                )
+    elif settings.JOURNEY_SIGNED_LINKS:
+        errors.append(
+            Error(
+                "JOURNEY_SIGNED_LINKS needs the object store: local files have no signed links.",
+                hint="Set JOURNEY_STORAGE=s3, or unset JOURNEY_SIGNED_LINKS (the views then send the files).",
+                id="journey.E006",
             )
         )
     return errors

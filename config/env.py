@@ -63,6 +63,14 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL, as a Content-Security-Policy source names it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(f"{url!r} is not an http(s) URL")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

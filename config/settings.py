@@ -19,6 +19,7 @@ from config.env import (
     env_int,
     env_list,
     env_str,
+    url_origin,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -141,8 +142,40 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Stored files (uploads, data-set images, exported models, top-loss and prediction images) go through
+# Django's storage API only. Local disk (MEDIA_ROOT) on a laptop or a one-host install; with
+# JOURNEY_STORAGE=s3 a private bucket in an S3-compatible store, so that workers on other hosts share
+# nothing with the web but the database, the broker and the store. Read with the keys, or by a browser
+# through the views that check who asks (JOURNEY_SIGNED_LINKS: redirected to a short-lived signed link).
+JOURNEY_STORAGE = env_choice("JOURNEY_STORAGE", "local", ("local", "s3"))
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None  # unset: Amazon S3 itself
+AWS_S3_PUBLIC_ENDPOINT_URL = env_str("AWS_S3_PUBLIC_ENDPOINT_URL") or None  # signed links' host; unset: the endpoint
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "journey")
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "us-east-1")
+AWS_S3_ADDRESSING_STYLE = env_choice("AWS_S3_ADDRESSING_STYLE", "path", ("path", "virtual", "auto"))
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_QUERYSTRING_AUTH = True  # every link to an object is signed; the bucket answers no one else
+AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 300, minimum=10)
+AWS_DEFAULT_ACL = None  # the bucket's own: private
+AWS_S3_MAX_MEMORY_SIZE = 16 * 2**20  # a file read from the store spills to a temporary file past this
+JOURNEY_SIGNED_LINKS = env_bool("JOURNEY_SIGNED_LINKS", False)
+if JOURNEY_STORAGE == "s3" and JOURNEY_SIGNED_LINKS:
+    # An image's view answers with a redirect to the store: pages may show images from there.
+    JOURNEY_CSP["img-src"].append(
+        url_origin(
+            AWS_S3_PUBLIC_ENDPOINT_URL or AWS_S3_ENDPOINT_URL or f"https://s3.{AWS_S3_REGION_NAME}.amazonaws.com"
+        )
+    )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": (
+            "config.storage.PrivateS3Storage"
+            if JOURNEY_STORAGE == "s3"
+            else "django.core.files.storage.FileSystemStorage"
+        )
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -224,8 +257,13 @@ JOURNEY_WORKER_BEAT_SECONDS = env_int("JOURNEY_WORKER_BEAT_SECONDS", 10, minimum
 # above the tasks' own time limits (5 and 30 minutes).
 JOURNEY_PREDICTION_TIMEOUT = env_int("JOURNEY_PREDICTION_TIMEOUT", 600, minimum=60)
 JOURNEY_DATASET_CHECK_TIMEOUT = env_int("JOURNEY_DATASET_CHECK_TIMEOUT", 3600, minimum=60)
+# Each worker's own disk, never shared: the images it prepares from the installed data packages, each
+# job's scratch folder, and its cache of what it fetched from file storage (models, data-set images),
+# least recently used out first past JOURNEY_CACHE_MB.
 JOURNEY_DATA_DIR = Path(env_str("JOURNEY_DATA_DIR", str(VAR_DIR / "data")))
 JOURNEY_WORK_DIR = Path(env_str("JOURNEY_WORK_DIR", str(VAR_DIR / "work")))
+JOURNEY_CACHE_DIR = Path(env_str("JOURNEY_CACHE_DIR", str(VAR_DIR / "cache")))
+JOURNEY_CACHE_MB = env_int("JOURNEY_CACHE_MB", 2048, minimum=1)
 JOURNEY_NEW_CARDS_PER_DAY = env_int("JOURNEY_NEW_CARDS_PER_DAY", 10, minimum=0)  # glossary flashcards
 
 # Quizzes.

@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 def _store_results(job_id: int, out_dir: Path, result) -> dict:
-    """Copy the exported model and top-loss images to file storage, shared by web and workers."""
+    """Save the exported model and top-loss images from the job's scratch folder to file storage, where
+    the web and the prediction workers (on any host) read them."""
     from django.core.files import File
     from django.core.files.storage import default_storage
 
@@ -35,13 +36,14 @@ def _store_results(job_id: int, out_dir: Path, result) -> dict:
     return {"model_file": model_file, "top_losses": top_losses}
 
 
-def _materialize_user_dataset(job) -> Path:
-    """Copy a student's checked images from shared storage to this worker's disk, once."""
-    from django.conf import settings
+def _materialize_user_dataset(job, dest: Path) -> Path:
+    """Put a student's checked images in `dest`, one folder per class, from file storage through this
+    worker's file cache (linked, so the job keeps them whole whatever the cache evicts meanwhile)."""
     from django.core.files.storage import default_storage
 
     from mlworker.assets import AssetMissing
     from mlworker.selectors import datasets_usable_by
+    from mlworker.services.storage import file_cache
 
     # Asked again now, not when the job was saved: a data set deleted or unshared since is not used.
     dataset = datasets_usable_by(job.owner).filter(pk=int(job.dataset.removeprefix("user-"))).first()
@@ -50,25 +52,11 @@ def _materialize_user_dataset(job) -> Path:
             "This data set was deleted, is not ready, or is no longer shared with you, so this experiment "
             "cannot run. Upload your images again, or ask the classmate who shared it."
         )
-    final = Path(settings.JOURNEY_DATA_DIR) / f"user-{dataset.pk}"
-    if final.is_dir():
-        return final
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for folder, name in dataset.files:
-        dest = tmp / folder / Path(name).name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with default_storage.open(name, "rb") as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out)
-        except FileNotFoundError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise AssetMissing("Some images of your data set are gone from storage. Upload it again.") from None
     try:
-        os.rename(tmp, final)
-    except OSError:  # another run of the same data set got there first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        file_cache().link(default_storage, [(name, dest / folder / Path(name).name) for folder, name in dataset.files])
+    except FileNotFoundError:
+        raise AssetMissing("Some images of your data set are gone from storage. Upload it again.") from None
+    return dest
 
 
 def run_job(job_id: int, token: str) -> int:
@@ -83,11 +71,14 @@ def run_job(job_id: int, token: str) -> int:
     job = TrainingJob.objects.get(pk=job_id)
     heartbeat = Heartbeat(job_id, token, every=settings.JOURNEY_HEARTBEAT_SECONDS)
     heartbeat.start()
+    # This worker's own scratch folder for the job (its data set's images, lr_find's files, the export
+    # and top-loss images before they are stored); removed when the job ends, whatever the outcome.
     out_dir = Path(settings.JOURNEY_WORK_DIR) / f"job-{job_id}-{token}"
     try:
         from mlworker.training import Cancelled, TrainConfig, TrainingError, run_training
 
-        data_path = str(_materialize_user_dataset(job)) if job.dataset.startswith("user-") else None
+        user_data = job.dataset.startswith("user-")
+        data_path = str(_materialize_user_dataset(job, out_dir / "data")) if user_data else None
         config = TrainConfig(**asdict(job.job_settings), data_path=data_path)
         log.info("training starts: %s", config)
         reporter = DbReporter(job_id, token)

@@ -1,13 +1,15 @@
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -211,8 +213,20 @@ def job_file(request, job_id, kind, index=0):
     return _stored_file(name, filename=filename)
 
 
-def _stored_file(name: str, *, filename: str | None = None) -> FileResponse:
-    """Stream a file from storage (to a user the caller has already checked); 404 if it is gone."""
+def _stored_file(name: str, *, filename: str | None = None) -> HttpResponse:
+    """A stored file, for a user the caller has already checked: sent through this view, or with
+    JOURNEY_SIGNED_LINKS a redirect to a link to that one object that the store honours for
+    AWS_QUERYSTRING_EXPIRE seconds (the web then carries no file bytes). 404 if it is gone."""
+    if settings.JOURNEY_SIGNED_LINKS:
+        if not default_storage.exists(name):
+            raise Http404("The file is gone from storage.")
+        disposition = {"ResponseContentDisposition": f'attachment; filename="{filename}"'} if filename else {}
+        response = HttpResponseRedirect(
+            default_storage.url(name, parameters=disposition, expire=settings.AWS_QUERYSTRING_EXPIRE)
+        )
+        # A link that expires must not be kept by a cache and handed out again later.
+        patch_cache_control(response, private=True, no_store=True)
+        return response
     try:
         fh = default_storage.open(name, "rb")
     except FileNotFoundError:

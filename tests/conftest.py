@@ -10,6 +10,7 @@ import pytest
 
 # Fixtures every test package uses, defined once (tests/fixtures/) and offered here to all.
 from tests.fixtures.files import stored_files  # noqa: E402, F401
+from tests.fixtures.objectstore import object_store, s3_storage  # noqa: E402, F401
 from tests.fixtures.quizzes import bank, content, eager_celery, fake_grader, mini_bank  # noqa: E402, F401
 from tests.support import REPO, WorkerProcess, database_url_for_workers, use_broker
 
@@ -125,6 +126,18 @@ def _media_root(settings, shared_media):
     settings.MEDIA_ROOT = shared_media
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("file-cache")
+
+
+@pytest.fixture(autouse=True)
+def _file_cache_dir(settings, shared_cache):
+    # What a test's process fetches from storage (a prediction answered in-process) is cached here,
+    # not in the repository's var/.
+    settings.JOURNEY_CACHE_DIR = shared_cache
+
+
 # ---------------------------------------------------------------- broker and worker
 
 
@@ -146,7 +159,7 @@ def broker_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def worker_env(django_db_setup, django_db_blocker, broker_url, shared_media, tmp_path_factory):
+def worker_env(django_db_setup, django_db_blocker, broker_url, shared_media, shared_cache, tmp_path_factory):
     with django_db_blocker.unblock():
         db_url = database_url_for_workers()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
@@ -156,6 +169,7 @@ def worker_env(django_db_setup, django_db_blocker, broker_url, shared_media, tmp
         MEDIA_ROOT=str(shared_media),
         JOURNEY_DATA_DIR=str(REPO / "var" / "test-data"),
         JOURNEY_WORK_DIR=str(tmp_path_factory.mktemp("work")),
+        JOURNEY_CACHE_DIR=str(shared_cache),
         TORCH_HOME=str(tmp_path_factory.mktemp("torch-home")),  # no torchvision weights: nothing downloads
         JOURNEY_HEARTBEAT_SECONDS="1",
         JOURNEY_HEARTBEAT_TIMEOUT="5",

@@ -37,7 +37,9 @@ def database_url_for_workers() -> str:
 class WorkerProcess:
     """A real `celery worker` subprocess against the test database and broker."""
 
-    def __init__(self, env: dict, log_path: Path, *, queues="gpu,cpu,predict,uploads", beat=False, name="test"):
+    def __init__(
+        self, env: dict, log_path: Path, *, queues="gpu,cpu,predict,uploads", beat=False, name="test", wait=True
+    ):
         self.log_path = log_path
         cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-c", "1",
                "-n", f"{name}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
@@ -46,7 +48,8 @@ class WorkerProcess:
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)  # fmt: skip
-        self.wait_ready()
+        if wait:  # else the caller starts several at once and waits for each
+            self.wait_ready()
 
     def wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -280,12 +278,16 @@ def prediction_answer(*, prediction: Prediction) -> None:
 
     job = prediction.job
     running = Prediction.objects.filter(pk=prediction.pk, state=PredictionState.RUNNING)
-    if not job.model_file or not default_storage.exists(job.model_file):
-        running.update(state=PredictionState.FAILED, finished_at=timezone.now(), error_message=MSG_MODEL_FILE_GONE)
-        log.warning("prediction %s: model file %r missing", prediction.pk, job.model_file)
-        return
     try:
-        learn, hit = learner_cache().get(f"{job.pk}:{job.model_file}", local_model_path(job))
+        try:
+            local = local_model_path(job)
+        except FileNotFoundError:
+            running.update(state=PredictionState.FAILED, finished_at=timezone.now(), error_message=MSG_MODEL_FILE_GONE)
+            log.warning("prediction %s: model file %r missing", prediction.pk, job.model_file)
+            return
+        # Keyed by the local file, whose name holds the stored object's version: a model written anew
+        # under the same name is loaded anew.
+        learn, hit = learner_cache().get(str(local), local)
         with default_storage.open(prediction.image, "rb") as fh:
             image = Image.open(fh)
             image.load()
@@ -326,15 +328,13 @@ def learner_cache():
 
 
 def local_model_path(job: TrainingJob) -> Path:
-    """The job's exported model as a local file, copied once from shared storage."""
+    """The job's exported model as a local file, from this worker's file cache (fetched from file
+    storage the first time, and again when the stored object changes). FileNotFoundError when the
+    job has no model, or its file is gone from storage."""
     from django.core.files.storage import default_storage
 
-    folder = Path(settings.JOURNEY_WORK_DIR) / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    local = folder / f"job-{job.pk}-{Path(job.model_file).stem}.pkl"
-    if not local.exists():
-        tmp = local.with_suffix(f".{os.getpid()}.part")
-        with default_storage.open(job.model_file, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        tmp.replace(local)
-    return local
+    from mlworker.services.storage import file_cache
+
+    if not job.model_file:
+        raise FileNotFoundError(f"job {job.pk} has no exported model")
+    return file_cache().get(default_storage, job.model_file)

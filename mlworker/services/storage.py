@@ -1,10 +1,12 @@
 """What students keep in file storage: images stored re-encoded under names no one can guess, and the
-per-student quota they count against. Shared by the predictions' and the data sets' services."""
+per-student quota they count against. Shared by the predictions' and the data sets' services; and the
+worker's local cache of what it reads back from there."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -61,6 +63,21 @@ def storage_check(*, user, adding: int, used: int | None = None) -> None:
         raise ValidationError(
             MSG_STORAGE_FULL.format(used=megabytes(used), quota=megabytes(quota)), code="storage_quota"
         )
+
+
+_file_cache = None
+
+
+def file_cache():
+    """This worker's cache of what it fetched from file storage (JOURNEY_CACHE_DIR, JOURNEY_CACHE_MB),
+    shared by its processes: exported models for predictions, data-set images for training."""
+    global _file_cache
+    root, limit = Path(settings.JOURNEY_CACHE_DIR), settings.JOURNEY_CACHE_MB * 2**20
+    if _file_cache is None or (_file_cache.root, _file_cache.max_bytes) != (root, limit):
+        from mlworker.filecache import FileCache
+
+        _file_cache = FileCache(root, max_bytes=limit)
+    return _file_cache
 
 
 def megabytes(n: int) -> str:

@@ -5,7 +5,22 @@ import io
 import zipfile
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from PIL import Image, ImageDraw
+
+KINDS = ["exported model", "top-loss image", "data-set sample", "prediction image", "prediction thumbnail"]
+
+
+def served_files(stored_files):
+    """Each kind of stored file (tests/fixtures/files.py): its view's URL and its name in storage."""
+    job, dataset, p = stored_files.job, stored_files.dataset, stored_files.prediction
+    return {
+        "exported model": (reverse("mlworker:model", args=[job.pk]), job.model_file),
+        "top-loss image": (reverse("mlworker:top_loss", args=[job.pk, 0]), job.top_losses[0]["image_path"]),
+        "data-set sample": (reverse("mlworker:dataset_sample", args=[dataset.pk, 0]), dataset.samples[0][1]),
+        "prediction image": (reverse("mlworker:prediction_image", args=[p.pk, "full"]), p.image),
+        "prediction thumbnail": (reverse("mlworker:prediction_image", args=[p.pk, "thumb"]), p.thumbnail),
+    }
 
 
 def picture(kind, i, size=64):

@@ -319,9 +319,7 @@ def test_unsharing_keeps_the_classmates_predictions_and_says_why(people, shared_
     assert "no longer shared with you" in page
 
 
-def test_a_classmate_trains_on_a_shared_data_set_until_it_is_unshared(people, shared_dataset, clients, settings,
-                                                                     tmp_path):  # fmt: skip
-    settings.JOURNEY_DATA_DIR = tmp_path
+def test_a_classmate_trains_on_a_shared_data_set_until_it_is_unshared(people, shared_dataset, clients, tmp_path):
     response = clients["classmate"].post(reverse("mlworker:new"), {
         "dataset": shared_dataset.key, "arch": "efficientnet_lite0", "pretrained": "on", "epochs": 1,
         "image_size": 64, "valid_pct": 0.25, "seed": 42, "batch_size": 4,
@@ -330,13 +328,14 @@ def test_a_classmate_trains_on_a_shared_data_set_until_it_is_unshared(people, sh
     assert response.status_code == 302
     job = TrainingJob.objects.get(owner=people["classmate"])
     assert job.dataset == shared_dataset.key
-    folder = _materialize_user_dataset(job)  # what the training process does first
+    folder = _materialize_user_dataset(job, tmp_path / "job-1")  # what the training process does first
     assert sorted(p.name for p in folder.iterdir()) == ["circle", "square"]
 
     unshare(item=shared_dataset, by=people["owner"])
-    (tmp_path / shared_dataset.key).rename(tmp_path / "old")  # no copy left on this worker's disk
+    # This worker's cache still holds the images: asked before anything is read from it.
     with pytest.raises(AssetMissing, match="no longer shared with you"):
-        _materialize_user_dataset(job)
+        _materialize_user_dataset(job, tmp_path / "job-2")
+    assert not (tmp_path / "job-2").exists()
 
 
 def test_the_gallery_costs_the_same_whatever_the_number_of_models(people, tiny_settings, clients,

@@ -17,7 +17,7 @@ from mlworker import services
 from mlworker.images import compact_bytes
 from mlworker.models import DatasetState, Prediction, UserDataset
 from mlworker.selectors import storage_used
-from tests.mlworker.support import good_zip, make_zip, picture
+from tests.mlworker.support import KINDS, good_zip, make_zip, picture, served_files
 
 pytestmark = pytest.mark.django_db
 
@@ -32,24 +32,9 @@ def jpeg_noise(width, height):
     return out.getvalue()
 
 
-def _served(stored_files):
-    """Each kind of stored file: its view's URL and its name in storage."""
-    job, dataset, p = stored_files.job, stored_files.dataset, stored_files.prediction
-    return {
-        "exported model": (reverse("mlworker:model", args=[job.pk]), job.model_file),
-        "top-loss image": (reverse("mlworker:top_loss", args=[job.pk, 0]), job.top_losses[0]["image_path"]),
-        "data-set sample": (reverse("mlworker:dataset_sample", args=[dataset.pk, 0]), dataset.samples[0][1]),
-        "prediction image": (reverse("mlworker:prediction_image", args=[p.pk, "full"]), p.image),
-        "prediction thumbnail": (reverse("mlworker:prediction_image", args=[p.pk, "thumb"]), p.thumbnail),
-    }
-
-
-KINDS = ["exported model", "top-loss image", "data-set sample", "prediction image", "prediction thumbnail"]
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_only_the_owner_gets_each_kind_of_stored_file(client, stored_files, student, student2, outsider, kind):
-    url, name = _served(stored_files)[kind]
+    url, name = served_files(stored_files)[kind]
     with default_storage.open(name, "rb") as fh:
         stored = fh.read()
     assert client.get(url).status_code == 302  # anonymous: sent to log in
@@ -76,7 +61,7 @@ def debug_urls(settings):
 
 
 def test_no_stored_file_answers_at_a_media_url_even_with_debug_on(client, stored_files, student, debug_urls):
-    names = [name for _, name in _served(stored_files).values()] + [name for _, name in stored_files.dataset.files]
+    names = [name for _, name in served_files(stored_files).values()] + [name for _, name in stored_files.dataset.files]
     for name in names:
         assert default_storage.exists(name)
         assert client.get(f"/media/{name}").status_code == 404, name
@@ -85,7 +70,7 @@ def test_no_stored_file_answers_at_a_media_url_even_with_debug_on(client, stored
 
 
 def test_the_names_in_storage_cannot_be_guessed(stored_files):
-    names = [name for _, name in _served(stored_files).values()] + [name for _, name in stored_files.dataset.files]
+    names = [name for _, name in served_files(stored_files).values()] + [name for _, name in stored_files.dataset.files]
     assert all(TOKEN.search(name) for name in names), [n for n in names if not TOKEN.search(n)]
     assert len(set(names)) == len(names)
 

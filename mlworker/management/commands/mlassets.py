@@ -13,6 +13,16 @@ class Command(BaseCommand):
         self.stdout.write(f"  fastai data (FASTAI_HOME):    {assets.fastai_data_dir()}")
         self.stdout.write(f"  fastai archives:              {assets.fastai_archive_dir()}")
         self.stdout.write(f"  prepared images (JOURNEY_DATA_DIR): {settings.JOURNEY_DATA_DIR}")
+        if settings.JOURNEY_STORAGE == "s3":
+            endpoint = settings.AWS_S3_ENDPOINT_URL or "Amazon S3"
+            where = f"object store {endpoint}, bucket {settings.AWS_STORAGE_BUCKET_NAME}"
+        else:
+            where = f"local disk {settings.MEDIA_ROOT}"
+        self.stdout.write(f"  stored files (JOURNEY_STORAGE): {where}")
+        self.stdout.write(
+            f"  this worker's cache of them (JOURNEY_CACHE_DIR): {settings.JOURNEY_CACHE_DIR}, "
+            f"at most {settings.JOURNEY_CACHE_MB} MB (JOURNEY_CACHE_MB)"
+        )
         self.stdout.write(f"  downloads allowed ({assets.ALLOW_DOWNLOADS_ENV}): {assets.downloads_allowed()}")
         for title, options in (("Data sets", assets.dataset_options()), ("Pretrained weights", assets.arch_options())):
             self.stdout.write(f"\n{title}:")
