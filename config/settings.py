@@ -270,6 +270,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith("redis")
     else {}
 )
+# A prefix on every key the site puts in Redis, so that two sites (or a load test beside a test
+# suite) can share one Redis database without taking each other's messages.
+JOURNEY_BROKER_KEY_PREFIX = env_str("JOURNEY_BROKER_KEY_PREFIX")
+if JOURNEY_BROKER_KEY_PREFIX and CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = JOURNEY_BROKER_KEY_PREFIX
 CELERY_BEAT_SCHEDULE = {
     "jobs-housekeeping": {
         "task": "mlworker.tasks.housekeeping",
