@@ -83,7 +83,9 @@ def test_the_web_process_loads_no_numpy_torch_or_fastai():
     the workers (a web process that imports them carries hundreds of MB and slower requests)."""
     code = (
         "import sys, django; django.setup(); import config.urls; "
-        "print(sorted(m for m in ('numpy', 'torch', 'fastai', 'pandas') if m in sys.modules))"
+        # The job form checks which architectures' weights are here on every page (mlworker.assets).
+        "from mlworker.forms import JobForm; JobForm(); "
+        "print(sorted(m for m in ('numpy', 'torch', 'torchvision', 'fastai', 'pandas') if m in sys.modules))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
