@@ -129,6 +129,9 @@ def summary_table(steps: list[dict]) -> str:
     row("longest queue: cpu (grading) / gpu / predict", lambda s: " / ".join(
         str(s["queues"]["max"].get(q, "–")) for q in ("cpu", "gpu", "predict")))  # fmt: skip
     row("database connections, most at once", lambda s: str(s["queues"].get("max_db_connections", "–")))
+    row("sessions waiting for a lock: most / on average (sampled each second)", lambda s: (
+        f"{s['queues'].get('max_lock_waits', '–')} / {s['queues'].get('mean_lock_waits', '–')}"))  # fmt: skip
+    row("load average, most (1 min)", lambda s: f"{s['queues'].get('max_load') or 0:.1f}")
     row("nothing-lost checks", lambda s: "pass" if s["checks"]["ok"] else f"FAIL ({len(s['checks']['problems'])})")
     return "\n".join(lines)
 
@@ -148,6 +151,7 @@ def chart(steps: list[dict], path: Path, *, title: str = "") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     xs = [s["students"] for s in steps]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 2]})
@@ -161,18 +165,31 @@ def chart(steps: list[dict], path: Path, *, title: str = "") -> None:
         ax.annotate(f"{kind} goal {goal:,.0f} ms", (xs[0], goal), textcoords="offset points", xytext=(2, 3),
                     fontsize=8, color="grey")  # fmt: skip
     ax.set_yscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xticks(xs)
     ax.set_xlabel("students at once")
     ax.set_ylabel("p95 latency, ms (log scale)")
     ax.set_title("p95 latency per kind of request")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
     ax2.plot(xs, [s["test_phase"]["rps"] for s in steps], marker="o", color="black", label="requests per second")
     ax2.set_xticks(xs)
     ax2.set_xlabel("students at once")
     ax2.set_ylabel("requests per second (test phase)")
-    ax2.set_title("throughput")
+    ax2.set_title("throughput, and free-text grades' wait")
+    ax2.set_ylim(bottom=0)
     ax2.grid(True, alpha=0.3)
+    grades = ax2.twinx()
+    waits = [s.get("grades", {}).get("p95_seconds") for s in steps]
+    grades.plot(xs, [math.nan if w is None else w for w in waits], marker="s", color="tab:red",
+                label="grade p95, hand-in to grade (s)")  # fmt: skip
+    grades.axhline(60, linestyle="--", linewidth=0.8, color="tab:red")
+    grades.set_ylabel("seconds from hand-in to grade, p95 (goal 60)", color="tab:red")
+    grades.set_ylim(bottom=0)
+    lines = ax2.get_legend_handles_labels()[0] + grades.get_legend_handles_labels()[0]
+    ax2.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -249,6 +249,10 @@ def _db_reader(url: str):
                 "db_connections": conn.execute(
                     "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s", [name]
                 ).fetchone()[0],
+                # Sessions waiting for a lock this instant (a class's row, an attempt's, a student's).
+                "lock_waits": conn.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", [name]
+                ).fetchone()[0],
                 "grades_waiting": conn.execute(PENDING_SQL).fetchone()[0],
                 "jobs_live": conn.execute(LIVE_JOBS_SQL).fetchone()[0],
             }
@@ -437,9 +441,10 @@ def queue_figures(samples: list[dict], *, start: float, end: float) -> dict:
     for q in QUEUES:
         values = [s[f"queue_{q}"] for s in window if f"queue_{q}" in s]
         out["max"][q] = max(values) if values else None
-    for key in ("db_connections", "grades_waiting", "jobs_live", "load"):
+    for key in ("db_connections", "lock_waits", "grades_waiting", "jobs_live", "load"):
         values = [s[key] for s in window if key in s]
         out[f"max_{key}"] = max(values) if values else None
+        out[f"mean_{key}"] = round(sum(values) / len(values), 2) if values else None
     return out
 
 
