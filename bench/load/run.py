@@ -89,6 +89,7 @@ class RunConfig:
     cpu_concurrency: int = 2
     train_nice: int = 10
     extra_env: dict = field(default_factory=dict)
+    publish: bool = False  # also write the chart and the tables to docs/benchmarks/
 
 
 # ---------------------------------------------------------------- a browser for the runner's own clicks
@@ -647,16 +648,15 @@ def parse(argv=None) -> RunConfig:
         out=a.out or REPO / "var" / "load" / datetime.now().strftime("%Y%m%d-%H%M%S"),
         database_url=os.environ.get("DATABASE_URL", ""), broker_url=os.environ.get("CELERY_BROKER_URL", ""),
         web_workers=a.web_workers, web_threads=a.web_threads, cpu_concurrency=a.cpu_concurrency,
-        train_nice=a.train_nice,
+        train_nice=a.train_nice, publish=a.publish,
     )  # fmt: skip
-    config.publish = a.publish
     return config
 
 
 def main(argv=None) -> int:
     config = parse(argv)
     results = run(config)
-    if getattr(config, "publish", False):
+    if config.publish:
         PUBLISHED.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(config.out / "latency.png", PUBLISHED / "load-latency.png")
         shutil.copyfile(config.out / "summary.md", PUBLISHED / "load-summary.md")
