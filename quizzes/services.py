@@ -234,7 +234,7 @@ def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: rando
             Answer.objects.bulk_create(
                 Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
             )
-            history_announce(user_ids=[user.pk])  # the class pages' "last seen"
+            history_announce(user_ids=[user.pk], seen_at=now)  # only the class pages' "last seen" moves
     except IntegrityError:
         # Two starts at once (a double click, two tabs): the database let one test in, this is the other.
         winner = Attempt.objects.filter(user=user, quiz=quiz, mode=mode, state=Attempt.State.IN_PROGRESS).first()
