@@ -11,19 +11,22 @@ made it stale. With no receiver connected the announcement does nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import transaction
 from django.dispatch import Signal
 
 # Sent with `user_ids`: the students whose history changed (any iterable of ids, a queryset's
-# values_list included; None and repeats may be in it).
+# values_list included; None and repeats may be in it); and `seen_at`, a time, when all that changed
+# is that they were active then (nothing a summary counts): receivers may then only move "last seen".
 history_changed = Signal()
 
 
-def history_announce(*, user_ids: Iterable[int | None], sender=None) -> None:
+def history_announce(*, user_ids: Iterable[int | None], sender=None, seen_at: datetime | None = None) -> None:
     """Say that these students' history changed. Call it inside the transaction that changed it,
-    once per batch of changes (a regrade touching 1,000 students calls it once)."""
-    history_changed.send(sender=sender, user_ids=user_ids)
+    once per batch of changes (a regrade touching 1,000 students calls it once). With `seen_at`,
+    the change is only that they were active at that time (an attempt started)."""
+    history_changed.send(sender=sender, user_ids=user_ids, seen_at=seen_at)
 
 
 class AnnouncesHistory:

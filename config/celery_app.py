@@ -47,9 +47,11 @@ def start_presence_beat(sender=None, **kwargs):
 @worker_process_init.connect
 def warm_up_pool_process(**kwargs):
     # Each pool process loads its queues' models once, before its first task (config/warmup.py).
-    from config.warmup import warm_up
+    from config.warmup import pin_threads, warm_up
 
-    warm_up(app.amqp.queues.consume_from or {})
+    queues = app.amqp.queues.consume_from or {}
+    pin_threads(queues)
+    warm_up(queues)
 
 
 @worker_shutdown.connect

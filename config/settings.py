@@ -287,6 +287,9 @@ JOURNEY_REVIEW_EVERY_ANSWER = env_bool("JOURNEY_REVIEW_EVERY_ANSWER", False)
 JOURNEY_TEST_SECONDS_PER_QUESTION = env_int("JOURNEY_TEST_SECONDS_PER_QUESTION", 90, minimum=5)
 JOURNEY_TEST_GRACE_SECONDS = env_int("JOURNEY_TEST_GRACE_SECONDS", 5, minimum=0)
 JOURNEY_ANSWER_MAX_CHARS = env_int("JOURNEY_ANSWER_MAX_CHARS", 4000, minimum=100)
+# Torch threads in each process of the `cpu` worker, which grades free text: its concurrency gives the
+# parallelism, more threads per process only contend for the same cores (0: torch's own default).
+JOURNEY_GRADER_THREADS = env_int("JOURNEY_GRADER_THREADS", 1, minimum=0)
 # A free-text answer still waiting for the grader after this long is queued again.
 JOURNEY_GRADING_REDISPATCH_AFTER = env_int("JOURNEY_GRADING_REDISPATCH_AFTER", 300, minimum=10)
 JOURNEY_QUIZ_HOUSEKEEPING_SECONDS = env_int("JOURNEY_QUIZ_HOUSEKEEPING_SECONDS", 60, minimum=1)
@@ -308,6 +311,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith("redis")
     else {}
 )
+# A prefix on every key the site puts in Redis, so that two sites (or a load test beside a test
+# suite) can share one Redis database without taking each other's messages.
+JOURNEY_BROKER_KEY_PREFIX = env_str("JOURNEY_BROKER_KEY_PREFIX")
+if JOURNEY_BROKER_KEY_PREFIX and CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = JOURNEY_BROKER_KEY_PREFIX
 CELERY_BEAT_SCHEDULE = {
     "jobs-housekeeping": {
         "task": "mlworker.tasks.housekeeping",

@@ -259,6 +259,25 @@ def progress_refresh(*, user_ids: Iterable[int]) -> None:
         _write(ids)
 
 
+def progress_seen(*, user_ids: Iterable[int], at) -> None:
+    """Move these students' "last seen" forward to `at`: all that starting an attempt changes in their
+    summaries. A full refresh there cost 28 of the start's 34 queries, and a class starting a test
+    together made one per student in the same second. Under the same lock on the students' rows as a
+    refresh, so the two never write one student's row at once."""
+    ids = sorted({uid for uid in user_ids if uid is not None})
+    if not ids:
+        return
+    with transaction.atomic():
+        list(get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+        rows = StudentProgress.objects.filter(user_id__in=ids)
+        rows.filter(Q(last_activity__isnull=True) | Q(last_activity__lt=at)).update(last_activity=at)
+        have = set(rows.values_list("user_id", flat=True))
+        # A student with no row yet had no history: a rebuild gives them this row, zeros but "last seen".
+        StudentProgress.objects.bulk_create(
+            [StudentProgress(user_id=uid, last_activity=at) for uid in ids if uid not in have]
+        )
+
+
 def progress_rebuild() -> int:
     """Every summary, from scratch (the classes' sums too); the number of students with a progress row."""
     with transaction.atomic():

@@ -9,13 +9,16 @@ from django.dispatch import receiver
 
 from accounts.history import history_changed
 from accounts.models import ClassMembership, Classroom, Role
-from dashboard.progress import class_member_changed, class_sums_rebuild, progress_refresh
+from dashboard.progress import class_member_changed, class_sums_rebuild, progress_refresh, progress_seen
 
 
 @receiver(history_changed, dispatch_uid="progress_on_history_changed")
-def _history_changed(sender, user_ids, **kwargs):
+def _history_changed(sender, user_ids, seen_at=None, **kwargs):
     # Called inside the announcing service's transaction: the summaries change with the history or not at all.
-    progress_refresh(user_ids=user_ids)
+    if seen_at is not None:
+        progress_seen(user_ids=user_ids, at=seen_at)
+    else:
+        progress_refresh(user_ids=user_ids)
 
 
 @receiver(post_save, sender=ClassMembership, dispatch_uid="class_sums_on_membership_saved")

@@ -10,7 +10,6 @@ import configparser
 import importlib.util
 import os
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 ALLOW_DOWNLOADS_ENV = "JOURNEY_ALLOW_DOWNLOADS"
@@ -159,13 +158,20 @@ def efficientnet_lite0_weights_path() -> Path | None:
     return folder / "models" / "efficientnet-lite0-57934424.pth"
 
 
-@cache
-def torchvision_weights_filename(arch: str) -> str:
-    """File name torchvision saves `arch`'s DEFAULT weights under (the basename of its URL)."""
-    from torchvision.models import get_model_weights
+# The file torchvision saves each architecture's DEFAULT weights under (the basename of their URL),
+# written out rather than asked of torchvision: the job form checks them on every page, and importing
+# torchvision (torch with it) there took a web process over 30 s under load, past gunicorn's timeout,
+# and added hundreds of MB to each. tests/mlworker/test_archs.py holds the table to torchvision's own.
+TORCHVISION_WEIGHTS = {
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-11ad3fa6.pth",
+}
 
-    url = get_model_weights(arch).DEFAULT.url
-    return url.rsplit("/", 1)[-1]
+
+def torchvision_weights_filename(arch: str) -> str:
+    """File name torchvision saves `arch`'s DEFAULT weights under."""
+    return TORCHVISION_WEIGHTS[arch]
 
 
 def arch_available(key: str, pretrained: bool) -> tuple[bool, str]:

@@ -234,7 +234,7 @@ def attempt_start(*, user, quiz: str, mode: str, timed: bool = False, rng: rando
             Answer.objects.bulk_create(
                 Answer(attempt=attempt, question_id=pk, position=i) for i, (pk, *_) in enumerate(drawn, start=1)
             )
-            history_announce(user_ids=[user.pk])  # the class pages' "last seen"
+            history_announce(user_ids=[user.pk], seen_at=now)  # only the class pages' "last seen" moves
     except IntegrityError:
         # Two starts at once (a double click, two tabs): the database let one test in, this is the other.
         winner = Attempt.objects.filter(user=user, quiz=quiz, mode=mode, state=Attempt.State.IN_PROGRESS).first()
@@ -257,6 +257,13 @@ def _lock_open(attempt: Attempt, now, **extra) -> Attempt:
     if locked is None or _time_is_up(locked, now):
         raise AttemptClosed("This attempt no longer takes answers.")
     return locked
+
+
+def _lock_attempts(attempt_ids) -> None:
+    """Lock these attempts' rows, in id order, until the transaction ends. Every write that changes
+    an attempt's answers after hand-in takes it first (then the answer rows): two graders of one
+    test's answers, each adding up the test's score, would otherwise each miss the other's grade."""
+    list(Attempt.objects.select_for_update().filter(pk__in=list(attempt_ids)).order_by("pk").values_list("pk"))
 
 
 def answers_save(*, attempt: Attempt, responses: dict[int, dict | None], now=None) -> list[int]:
@@ -375,6 +382,7 @@ def attempt_score_refresh(*, attempt_id: int) -> None:
     count as 0 until they come back, and keep the attempt 'submitted' rather than 'graded'.
     An answer whose student asked for a review keeps counting the grader's grade meanwhile:
     asking must not cost the student their score."""
+    _lock_attempts([attempt_id])  # callers hold it already; a refresh without it could add up stale grades
     rows = Answer.objects.filter(attempt_id=attempt_id)
     rows = list(rows.values_list("score", "verdict", "needs_review", "review_requested_at"))
     counted = [
@@ -448,6 +456,7 @@ def answer_grade_free_text(*, answer_id: int) -> str:
     if answer.review_requested_at is not None:
         fields["needs_review"] = True  # graded again (a regrade): the student's request still waits
     with transaction.atomic():
+        _lock_attempts([answer.attempt_id])
         stored = Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING, grading_round=grading_round).update(
             **fields
         )
@@ -468,6 +477,7 @@ def answer_grading_failed(*, answer_id: int) -> None:
     else:
         fields = {**_ungraded(), "verdict": Verdict.NEEDS_REVIEW, "needs_review": True, "feedback": MSG_GRADER_FAILED}
     with transaction.atomic():
+        _lock_attempts([answer.attempt_id])
         if Answer.objects.filter(pk=answer_id, verdict=Verdict.PENDING).update(**fields):
             attempt_score_refresh(attempt_id=answer.attempt_id)
             history_announce(user_ids=[answer.attempt.user_id])
@@ -531,6 +541,7 @@ def answer_review(*, answer: Answer, by, score: float, comment: str = "", now=No
         raise NotYours("Only the student's instructors grade this answer.")
     now = now or timezone.now()
     with transaction.atomic():
+        _lock_attempts([answer.attempt_id])
         Answer.objects.filter(pk=answer.pk).update(**_instructor_fields(score=score, by=by, comment=comment, now=now))
         attempt_score_refresh(attempt_id=answer.attempt_id)
         history_announce(user_ids=[answer.attempt.user_id])
@@ -556,6 +567,7 @@ def answer_review_request(*, answer: Answer, by, reason: str = "", now=None) -> 
         raise ReviewRefused(MSG_REASON_TOO_LONG)
     now = now or timezone.now()
     with transaction.atomic():
+        _lock_attempts([answer.attempt_id])
         # Locked and read again: two clicks, or an instructor's grade landing meanwhile, see each other.
         locked = Answer.objects.select_for_update(of=("self",)).select_related("question", "attempt").get(pk=answer.pk)
         refusal = locked.review_request_refusal(handed_in=not locked.attempt.is_open)
@@ -588,6 +600,7 @@ def answers_review_many(
     with transaction.atomic():
         if not ids or not _may_review(by, ids):
             raise NotYours("Some of these answers belong to students you do not teach.")
+        _lock_attempts(Answer.objects.filter(pk__in=ids).values_list("attempt_id", flat=True))
         rows = Answer.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         for answer in rows.only("pk", "attempt_id", "needs_review", "grader_result"):
             if not answer.needs_review:
@@ -630,6 +643,7 @@ def question_regrade(*, question: Question, now=None) -> RegradeReport:
     touched = set()
     with transaction.atomic():
         answers = Answer.objects.filter(question=question).exclude(attempt__state=Attempt.State.IN_PROGRESS)
+        _lock_attempts(answers.values_list("attempt_id", flat=True))
         for answer in answers.only("pk", "attempt_id", "response", "score", "verdict", "graded_by"):
             if answer.graded_by == GradedBy.INSTRUCTOR:
                 report.kept += 1

@@ -83,7 +83,9 @@ def test_the_web_process_loads_no_numpy_torch_or_fastai():
     the workers (a web process that imports them carries hundreds of MB and slower requests)."""
     code = (
         "import sys, django; django.setup(); import config.urls; "
-        "print(sorted(m for m in ('numpy', 'torch', 'fastai', 'pandas') if m in sys.modules))"
+        # The job form checks which architectures' weights are here on every page (mlworker.assets).
+        "from mlworker.forms import JobForm; JobForm(); "
+        "print(sorted(m for m in ('numpy', 'torch', 'torchvision', 'fastai', 'pandas') if m in sys.modules))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
@@ -128,3 +130,12 @@ def test_production_accepts_a_long_random_secret_key(settings):
 def test_production_start_up_refuses_the_env_example_key():
     result = manage("check", **{**PRODUCTION, "SECRET_KEY": _env_example_key()})
     assert result.returncode != 0 and "journey.E001" in result.stderr
+
+
+def test_a_key_prefix_keeps_two_sites_apart_on_one_redis():
+    code = "from django.conf import settings; print(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('global_keyprefix'))"
+    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "JOURNEY_BROKER_KEY_PREFIX": "site-b:"}
+    assert manage("shell", "--no-imports", "-c", code, **env).stdout.strip() == "site-b:"
+    # The embedded broker has no keys to prefix: the setting leaves it alone.
+    embedded = manage("shell", "--no-imports", "-c", code, JOURNEY_BROKER_KEY_PREFIX="site-b:")
+    assert embedded.stdout.strip() == "None"

@@ -28,3 +28,17 @@ def test_a_failed_warm_up_is_logged_and_the_worker_starts_anyway(monkeypatch, ca
     with caplog.at_level(logging.ERROR, logger="config.warmup"):
         assert warmup.warm_up(["cpu"]) == []
     assert "could not warm up the cpu queue" in caplog.text
+
+
+def test_a_grading_process_gives_torch_the_threads_the_setting_says(settings):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        settings.JOURNEY_GRADER_THREADS = 1
+        assert warmup.pin_threads(["gpu"]) is None and torch.get_num_threads() == before
+        assert warmup.pin_threads(["cpu"]) == 1 and torch.get_num_threads() == 1
+        settings.JOURNEY_GRADER_THREADS = 0  # torch's own default: left alone
+        assert warmup.pin_threads(["cpu"]) is None
+    finally:
+        torch.set_num_threads(before)

@@ -198,6 +198,25 @@ def test_the_summaries_the_services_keep_equal_a_rebuild_from_scratch(
     assert snapshot() == kept
 
 
+def test_starting_a_test_only_moves_last_seen_and_equals_a_rebuild(
+    classroom, student, take_test, django_assert_max_num_queries
+):
+    # A student with no history yet, then one with a handed-in test: the start writes their row's
+    # "last seen" alone (no full refresh) and it stays what a rebuild writes.
+    # open tests, the pool, the attempt, its answers, savepoints; the student's lock, last seen (update,
+    # ids, new row): 11 here, where a full refresh made it 34
+    with django_assert_max_num_queries(12):
+        first = attempt_start(user=student, quiz="history", mode="test")
+    assert StudentProgress.objects.get(user=student).last_activity == first.started_at
+    assert consistent()
+    attempt_submit(attempt=first)
+    take_test(student)
+    with django_assert_max_num_queries(12):
+        second = attempt_start(user=student, quiz="history", mode="test")
+    assert StudentProgress.objects.get(user=student).last_activity == second.started_at
+    assert consistent()
+
+
 def test_a_change_that_bypasses_the_services_differs_from_a_rebuild(classroom, student, take_test):
     take_test(student)
     kept = snapshot()

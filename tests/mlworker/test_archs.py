@@ -41,6 +41,15 @@ def test_missing_torchvision_weights_make_resnets_unavailable_with_a_reason(empt
         get_arch("resnet18", pretrained=True)
 
 
+def test_the_weights_file_names_are_torchvisions_own():
+    from torchvision.models import get_model_weights
+
+    resnets = [key for key in assets.ARCH_LABELS if key.startswith("resnet")]
+    assert sorted(assets.TORCHVISION_WEIGHTS) == sorted(resnets)
+    for key, name in assets.TORCHVISION_WEIGHTS.items():
+        assert get_model_weights(key).DEFAULT.url.rsplit("/", 1)[-1] == name
+
+
 def test_untrained_architectures_are_always_available(empty_torch_home):
     for key in assets.ARCH_LABELS:
         assert arch_available(key, pretrained=False) == (True, "")
