@@ -62,18 +62,23 @@ class WorkerProcess:
         raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.log.close()
+
+
+def stop_process_group(proc, timeout=20):
+    """SIGTERM to the process's group, SIGKILL if it is still there after `timeout` seconds."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def wait_for(predicate, *, timeout=120, interval=0.25, what="condition"):

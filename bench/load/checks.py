@@ -157,22 +157,17 @@ def check_experiments(classroom_id: int, record: dict, report: CheckReport) -> N
     from mlworker.models import Prediction, TrainingJob
 
     members = ClassMembership.objects.filter(classroom_id=classroom_id).values("user_id")
-    jobs = TrainingJob.objects.filter(owner_id__in=members)
-    states = Counter(jobs.values_list("state", flat=True))
-    report.counts.update({f"experiments {s}": n for s, n in states.items()})
-    for pk, state in jobs.exclude(state__in=FINAL_JOB_STATES).values_list("pk", "state"):
-        report.problem("experiment not finished", f"experiment {pk} is still {state}")
-    missing = set(record.get("jobs", [])) - set(jobs.values_list("pk", flat=True))
-    for pk in sorted(missing):
-        report.problem("experiment lost", f"experiment {pk} was accepted but is not in the database")
-    predictions = Prediction.objects.filter(owner_id__in=members)
-    states = Counter(predictions.values_list("state", flat=True))
-    report.counts.update({f"predictions {s}": n for s, n in states.items()})
-    for pk, state in predictions.exclude(state__in=FINAL_PREDICTION_STATES).values_list("pk", "state"):
-        report.problem("prediction not finished", f"prediction {pk} is still {state}")
-    missing = set(record.get("predictions", [])) - set(predictions.values_list("pk", flat=True))
-    for pk in sorted(missing):
-        report.problem("prediction lost", f"prediction {pk} was accepted but is not in the database")
+    for noun, model, final, accepted in (
+        ("experiment", TrainingJob, FINAL_JOB_STATES, record.get("jobs", [])),
+        ("prediction", Prediction, FINAL_PREDICTION_STATES, record.get("predictions", [])),
+    ):
+        rows = model.objects.filter(owner_id__in=members)
+        states = Counter(rows.values_list("state", flat=True))
+        report.counts.update({f"{noun}s {s}": n for s, n in states.items()})
+        for pk, state in rows.exclude(state__in=final).values_list("pk", "state"):
+            report.problem(f"{noun} not finished", f"{noun} {pk} is still {state}")
+        for pk in sorted(set(accepted) - set(rows.values_list("pk", flat=True))):
+            report.problem(f"{noun} lost", f"{noun} {pk} was accepted but is not in the database")
 
 
 def _rounded(row: tuple) -> tuple:

@@ -23,6 +23,17 @@ def served_files(stored_files):
     }
 
 
+def assert_only_the_owner_gets(client, url, content, *, owner, others):
+    """An anonymous visitor is sent to log in, every one of `others` gets 404, the owner the file."""
+    assert client.get(url).status_code == 302
+    for other in others:
+        client.force_login(other)
+        assert client.get(url).status_code == 404, other.username
+    client.force_login(owner)
+    response = client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == content
+
+
 def picture(kind, i, size=64):
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)

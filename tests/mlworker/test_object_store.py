@@ -20,7 +20,7 @@ from django.utils import timezone
 from mlworker import services
 from mlworker.filecache import FileCache
 from mlworker.models import Prediction
-from tests.mlworker.support import KINDS, good_zip, served_files
+from tests.mlworker.support import KINDS, assert_only_the_owner_gets, good_zip, served_files
 
 pytestmark = pytest.mark.django_db
 
@@ -87,13 +87,7 @@ def test_housekeeping_lists_and_sweeps_orphaned_zips_in_the_bucket(s3_storage, s
 def test_only_the_owner_gets_each_kind_of_stored_file_through_its_view(client, files, student, student2, outsider,
                                                                        kind):  # fmt: skip
     url, name = served_files(files)[kind]
-    assert client.get(url).status_code == 302  # anonymous: sent to log in
-    for other in (student2, outsider):
-        client.force_login(other)
-        assert client.get(url).status_code == 404, other.username
-    client.force_login(student)
-    response = client.get(url)
-    assert response.status_code == 200 and b"".join(response.streaming_content) == stored_bytes(name)
+    assert_only_the_owner_gets(client, url, stored_bytes(name), owner=student, others=(student2, outsider))
 
 
 def test_the_bucket_refuses_every_object_to_a_reader_without_keys(files, object_store):

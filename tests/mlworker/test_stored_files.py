@@ -17,7 +17,7 @@ from mlworker import services
 from mlworker.images import compact_bytes
 from mlworker.models import DatasetState, Prediction, UserDataset
 from mlworker.selectors import storage_used
-from tests.mlworker.support import KINDS, good_zip, make_zip, picture, served_files
+from tests.mlworker.support import KINDS, assert_only_the_owner_gets, good_zip, make_zip, picture, served_files
 
 pytestmark = pytest.mark.django_db
 
@@ -37,13 +37,7 @@ def test_only_the_owner_gets_each_kind_of_stored_file(client, stored_files, stud
     url, name = served_files(stored_files)[kind]
     with default_storage.open(name, "rb") as fh:
         stored = fh.read()
-    assert client.get(url).status_code == 302  # anonymous: sent to log in
-    for other in (student2, outsider):
-        client.force_login(other)
-        assert client.get(url).status_code == 404, other.username
-    client.force_login(student)
-    response = client.get(url)
-    assert response.status_code == 200 and b"".join(response.streaming_content) == stored
+    assert_only_the_owner_gets(client, url, stored, owner=student, others=(student2, outsider))
 
 
 @pytest.fixture
