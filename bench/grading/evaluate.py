@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/grading/evaluate.py            # 4 folds, about 25-35 minutes on 2 cores
     .venv/bin/python bench/grading/evaluate.py --fold 1   # the first fold only
+    .venv/bin/python bench/grading/evaluate.py --unseen   # the shipped model on the third round (w15-w20)
 
 Fourteen writers wrote the answers (bench/grading/data/). Each fold holds three or four writers out
 for the test, trains the encoder on seven or eight and fits the decision (temperature, ordinal weights, contradiction
@@ -10,6 +11,9 @@ are graded once. The baselines see the same answers: (b) today's rule grader (be
 the grader this one replaces, with its own review rule), (c) keyword matching as Moodle's
 short-answer type does it, with patterns derived mechanically from the key points, (d) raw cosine
 similarity to the reference answer, with two thresholds fitted on the fold's six seen writers.
+With --unseen, the grader that ships (quizzes/grader/, trained and calibrated on the first two
+rounds) grades the third round's six writers, written after it was trained: no training, no fitting,
+the shipped review bar; the cosine thresholds are fitted on the first two rounds.
 Reported: accuracy and Cohen's kappa against the raters' verdicts on the answers graded without
 review, the share sent to review, and how many answers the raters called correct were graded
 incorrect. Then the shipped model's warm latency per answer.
@@ -26,7 +30,7 @@ from collections import Counter
 
 import numpy as np
 import rules
-from common import LABELS, agreement, load_specs
+from common import DATA, LABELS, agreement, load_specs
 from learned import TrainedModel, analyses, calibrate, decided, fit_encoder, load_rows, outcome, split_by_writer, table
 
 from quizzes import grader_model, grading
@@ -125,6 +129,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top-layers", type=int, default=grader_model.TOP_LAYERS, help="encoder layers trained")
     parser.add_argument("--latency", action="store_true", help="only the shipped model's warm latency")
+    parser.add_argument("--unseen", action="store_true", help="only the shipped model on the third round's writers")
     args = parser.parse_args()
     specs, rows = load_specs(), load_rows()
     if args.latency:
@@ -133,10 +138,16 @@ def main() -> None:
     refs = {
         slug: sentence_model.encode(spec.reference_answer, normalize_embeddings=True) for slug, spec in specs.items()
     }
-    cosine = {
-        r["id"]: float(sentence_model.encode(r["answer"] or " ", normalize_embeddings=True) @ refs[r["question"]])
-        for r in rows
-    }
+
+    def cosine_of(rs):
+        return {
+            r["id"]: float(sentence_model.encode(r["answer"] or " ", normalize_embeddings=True) @ refs[r["question"]])
+            for r in rs
+        }
+
+    cosine = cosine_of(rows)
+    if args.unseen:
+        return unseen(specs, rows, cosine, cosine_of)
 
     pooled: dict[str, list] = {name: [] for name in ("learned", "learned, review off", "rules", "keywords", "cosine")}
     bars = []
@@ -198,6 +209,39 @@ def main() -> None:
         )
 
     latency(specs, rows)
+
+
+def unseen(specs, seen_rows, seen_cosine, cosine_of) -> None:
+    """The shipped grader, as it is, on writers written after it was trained (round 3)."""
+    rows = load_rows(DATA / "round3")
+    shipped, cal = grader_model.load(), grader_model.calibration()
+    grades = decided(specs, rows, analyses(shipped, rows, specs), cal)
+    lo, hi = cosine_thresholds([seen_cosine[r["id"]] for r in seen_rows], [r["verdict"] for r in seen_rows])
+    cosine = cosine_of(rows)
+    writers = sorted({r["writer"] for r in rows}, key=lambda w: int(w[1:]))
+    print(f"\n## The shipped grader on round 3 ({', '.join(writers)}): {len(rows)} answers", end="")
+    print(f", review bar {cal.review_below}\n")
+    print(HEADER)
+    results = {
+        "learned (shipped)": (grades, cal.review_below),
+        "learned, review off": (grades, 0.0),
+        "rules": ([rules.grade_free_text(specs[r["question"]], r["answer"]) for r in rows], 0.0),
+        "keywords": ([Plain(keyword_grade(specs[r["question"]], r["answer"])) for r in rows], 0.0),
+        "cosine": ([Plain(cosine_verdict(cosine[r["id"]], lo, hi)) for r in rows], 0.0),
+    }
+    for name, (gs, bar) in results.items():
+        print(table(name, outcome(rows, gs, bar)))
+    print("\nConfusion of the answers graded without review (rows: raters, columns: grader):\n")
+    print("| | " + " | ".join(LABELS) + " |\n|---|---|---|---|")
+    kept = [(r, g) for r, g in zip(rows, grades) if not grading.needs_review(g, cal.review_below)]
+    for label in LABELS:
+        c = Counter(g.verdict for r, g in kept if r["verdict"] == label)
+        print(f"| {label} | " + " | ".join(str(c.get(v, 0)) for v in LABELS) + " |")
+    print("\nBy writer: writer, answers, sent to review, kappa on the rest, correct graded incorrect\n")
+    for writer in writers:
+        idx = [i for i, r in enumerate(rows) if r["writer"] == writer]
+        o = outcome([rows[i] for i in idx], [grades[i] for i in idx], cal.review_below)
+        print(f"- {writer}: {o['answers']}, {o['review']:.1%}, kappa {o['kappa']:.3f}, {o['correct_graded_incorrect']}")
 
 
 def latency(specs, rows) -> None:

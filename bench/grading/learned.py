@@ -26,11 +26,12 @@ REVIEW_LIMIT = 0.15  # at most this share of answers goes to an instructor
 RISK_TARGET = 0.07  # wrong verdicts among the answers graded without review, on the calibration writers
 
 
-def load_rows() -> list[dict]:
-    """The writers' answers with their final labels: id, writer, question, answer, kp, verdict."""
-    answers = {r["id"]: r for r in map(json.loads, (DATA / "answers.jsonl").read_text().splitlines())}
+def load_rows(folder=DATA) -> list[dict]:
+    """The writers' answers with their final labels: id, writer, question, answer, kp, verdict.
+    `folder`: the first two rounds (DATA, w1-w14) or the third (DATA / "round3", w15-w20)."""
+    answers = {r["id"]: r for r in map(json.loads, (folder / "answers.jsonl").read_text().splitlines())}
     rows = []
-    for label in map(json.loads, (DATA / "labels.jsonl").read_text().splitlines()):
+    for label in map(json.loads, (folder / "labels.jsonl").read_text().splitlines()):
         rows.append({**answers[label["id"]], "kp": label["kp"], "verdict": label["verdict"]})
     return rows
 
