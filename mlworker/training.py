@@ -36,6 +36,7 @@ DEFAULT_BASE_LR = 2e-3  # fastai's fine_tune default
 TOP_LOSSES = 9
 VALIDATION_SAMPLE = 12  # validation images kept besides the top losses, right and wrong, to ask the model about
 THUMBNAIL = 128
+FEED_CACHE_FOLDER = "feed-cache"  # under the data root: the data sets' tensor caches (mlworker.feed)
 
 
 class TrainingError(Exception):
@@ -52,6 +53,8 @@ class TrainConfig(JobSettings):
 
     data_path: str | None = None  # a student's own data set: one folder per class, already checked
     lr_find_iterations: int = 100  # lr_find's mock batches (fastai's num_it)
+    loader_workers: int | None = None  # DataLoader workers for images read one at a time (None: mlworker.feed decides)
+    tensor_cache: bool = True  # False: every image is read, decoded and resized each epoch, as the chapter's code does
 
 
 class Reporter(Protocol):
@@ -113,6 +116,8 @@ class TrainResult:
     n_valid: int
     base_lr: float
     epochs: list[dict] = field(default_factory=list)  # one per epoch_end call
+    # Training batches' time waiting for data and computing (mlworker.feed.FeedTimer.summary)
+    feed: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -186,7 +191,7 @@ def run_training(config: TrainConfig, *, data_root: Path, out_dir: Path, reporte
 
     learn = None
     try:
-        learn, result = _train(config, data, arch, out_dir, reporter, started)
+        learn, result = _train(config, data, arch, out_dir, reporter, started, data_root)
         return result
     except (Cancelled, TrainingError, AssetMissing):
         raise
@@ -203,26 +208,30 @@ def run_training(config: TrainConfig, *, data_root: Path, out_dir: Path, reporte
             torch.cuda.empty_cache()
 
 
-def _dataloaders(data: datasets.PreparedData, config: TrainConfig, device):
+def _dataloaders(data: datasets.PreparedData, config: TrainConfig, device, data_root: Path):
     from fastai.vision.all import ImageDataLoaders, Resize, get_image_files
 
+    from mlworker import feed
     from mlworker.labels import is_cat
 
-    # num_workers=0: Celery's prefork children are daemonic and may not start DataLoader workers.
+    # The chapter's DataLoaders; mlworker.feed changes how the images reach them, not what they are.
     common = dict(
         valid_pct=config.valid_pct,
         seed=config.seed,
         item_tfms=Resize(config.image_size),
         bs=config.batch_size,
-        num_workers=0,
-        device=device,
+        **feed.loader_kwargs(device, feed.loader_workers(device, config.loader_workers)),
     )
     if data.kind == "name_func":
-        return ImageDataLoaders.from_name_func(data.path, get_image_files(data.path), label_func=is_cat, **common)
-    return ImageDataLoaders.from_folder(data.path, **common)
+        dls = ImageDataLoaders.from_name_func(data.path, get_image_files(data.path), label_func=is_cat, **common)
+    else:
+        dls = ImageDataLoaders.from_folder(data.path, **common)
+    root = Path(data_root) / FEED_CACHE_FOLDER
+    cache = feed.attach_cache(dls, data.path, root=root) if config.tensor_cache else "the run asked for none"
+    return dls, feed.describe(cache, dls)
 
 
-def _train(config, data, arch, out_dir, reporter, started):
+def _train(config, data, arch, out_dir, reporter, started, data_root):
     from fastai.vision.all import (
         ClassificationInterpretation,
         ProgressCallback,
@@ -234,12 +243,14 @@ def _train(config, data, arch, out_dir, reporter, started):
         vision_learner,
     )
 
+    from mlworker import feed
+
     set_seed(config.seed, reproducible=True)
     device = default_device()
     device_label = _device_label(device)
     reporter.log(f"Device: {device_label}.")
 
-    dls = _dataloaders(data, config, device)
+    dls, feed_line = _dataloaders(data, config, device, data_root)
     n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)
     if n_valid == 0:
         raise TrainingError("No images were left for validation. Raise the validation share or use more images.")
@@ -249,6 +260,7 @@ def _train(config, data, arch, out_dir, reporter, started):
             "Lower the batch size or use more images."
         )
     reporter.log(f"Data: {n_train} training and {n_valid} validation images, classes {list(map(str, dls.vocab))}.")
+    reporter.log(feed_line)
 
     # path=out_dir: lr_find and exports write there, never into the shared data set folder.
     learn = vision_learner(dls, arch, metrics=[error_rate, accuracy], pretrained=config.pretrained, path=out_dir)
@@ -267,12 +279,15 @@ def _train(config, data, arch, out_dir, reporter, started):
         base_lr = DEFAULT_BASE_LR
 
     cb = _reporter_callback_class()(reporter, epochs=config.epochs, n_batches=len(dls.train))
-    learn.add_cb(cb)
+    timer = feed.FeedTimer()
+    learn.add_cbs([cb, timer])
     reporter.log(f"Training: fine_tune({config.epochs}) with base_lr={base_lr:.2e}.")
     t0 = time.perf_counter()
     learn.fine_tune(config.epochs, base_lr=base_lr)
     train_seconds = time.perf_counter() - t0
-    learn.remove_cb(cb)  # also keeps the reporter out of the exported pickle
+    learn.remove_cbs([cb, timer])  # also keeps the reporter out of the exported pickle
+    feed_timing = timer.summary()
+    reporter.log(feed.timing_line(feed_timing))
     if cb.cancel_requested:
         raise Cancelled(f"Cancelled after {cb.batches_done} training batches.")
 
@@ -283,6 +298,7 @@ def _train(config, data, arch, out_dir, reporter, started):
     top = _top_losses(learn, interp, classes, out_dir)
 
     export_path = out_dir / "model.pkl"
+    learn.dls = feed.exportable(learn.dls)  # fastai's own loaders, no workers: load_learner anywhere
     learn.export(export_path)
     _remove_empty(out_dir / "models")
     reporter.log(f"Exported the model to {export_path.name}.")
@@ -303,6 +319,7 @@ def _train(config, data, arch, out_dir, reporter, started):
         n_valid=n_valid,
         base_lr=float(base_lr),
         epochs=list(cb.rows),
+        feed=feed_timing,
     )
     return learn, result
 

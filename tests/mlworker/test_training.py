@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from mlworker.assets import AssetMissing
 from mlworker.training import Cancelled, TrainConfig, TrainingError, run_training
@@ -158,7 +159,9 @@ def test_the_exported_model_loads_and_predicts_in_a_fresh_process(tiny_run, data
         "learn = load_learner(sys.argv[1])\n"
         "label, idx, probs = learn.predict(sys.argv[2])\n"
         "print(json.dumps({'label': str(label), 'probs': [float(p) for p in probs],\n"
-        "                  'django': 'django' in sys.modules, 'vocab': [str(v) for v in learn.dls.vocab]}))\n"
+        "                  'django': 'django' in sys.modules, 'vocab': [str(v) for v in learn.dls.vocab],\n"
+        "                  'feed': 'mlworker.feed' in sys.modules,\n"
+        "                  'loaders': [(type(dl).__name__, dl.fake_l.num_workers) for dl in learn.dls.loaders]}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(REPO)
@@ -172,6 +175,50 @@ def test_the_exported_model_loads_and_predicts_in_a_fresh_process(tiny_run, data
     assert out["label"] in ("False", "True")
     assert sum(out["probs"]) == pytest.approx(1.0, abs=1e-4)
     assert out["django"] is False
+    # fastai's own loaders without workers, as before the tensor cache: a daemonic predict worker may use them.
+    assert out["feed"] is False and out["loaders"] == [["TfmdDL", 0], ["TfmdDL", 0]]
+
+
+def test_it_reads_the_tensor_cache_and_times_the_wait_for_data(tiny_run, data_root):
+    result, reporter, _ = tiny_run
+    assert any(m.startswith("Data feed: a tensor cache of 40 images") for m in reporter.messages)
+    assert (data_root / "feed-cache" / "silhouettes-catdog-n20").is_dir()
+    feed = result.feed
+    assert feed["images"] == 2 * N_BATCHES * TINY["batch_size"] and feed["batches"] == 2 * N_BATCHES
+    assert feed["last"]["images"] == N_BATCHES * TINY["batch_size"]  # the whole-model epoch alone
+    assert feed["compute_seconds"] > 0 and 0 <= feed["data_share"] < 1
+    assert any(m.startswith("Data feed: 64 training images in 8 batches") for m in reporter.messages)
+
+
+def test_reading_every_image_instead_trains_the_same_model(tiny_run, data_root, tmp_path):
+    cached, _, _ = tiny_run
+    reporter = RecordingReporter()
+    plain = run_training(
+        TrainConfig(**TINY, tensor_cache=False), data_root=data_root, out_dir=tmp_path, reporter=reporter
+    )
+    assert any("no tensor cache: the run asked for none" in m for m in reporter.messages)
+    assert plain.confusion == cached.confusion
+    for a, b in zip(plain.epochs, cached.epochs, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-4)
+        assert a["error_rate"] == b["error_rate"]
+
+
+def test_photos_that_are_not_square_are_read_by_a_dataloader_worker(data_root, tmp_path):
+    folder = tmp_path / "shapes"
+    for kind in ("circle", "square"):
+        (folder / kind).mkdir(parents=True)
+        for i in range(8):
+            image = Image.new("RGB", (48 + i, 36), "white")
+            draw = ImageDraw.Draw(image)
+            shape = draw.ellipse if kind == "circle" else draw.rectangle
+            shape([6 + i, 6, 30 + i, 30], fill=(200, 30, 30))
+            image.save(folder / kind / f"{i}.png")
+    reporter = RecordingReporter()
+    config = TrainConfig(dataset="user-1", data_path=str(folder), image_size=32, batch_size=4, loader_workers=1)
+    result = run_training(config, data_root=data_root, out_dir=tmp_path / "out", reporter=reporter)
+    assert result.classes == ["circle", "square"] and result.n_train + result.n_valid == 16
+    assert any("read one at a time by 1 DataLoader worker process" in m for m in reporter.messages), reporter.messages
 
 
 def test_it_leaves_no_scratch_files_in_the_data_set_folder(tiny_run, data_root):
