@@ -91,6 +91,7 @@ class JobForm(forms.Form):
     batch_size = setting_field("batch_size", forms.IntegerField)
     learning_rate = setting_field("learning_rate", forms.FloatField, required=False)
     lr_find = setting_field("lr_find", forms.BooleanField, required=False)
+    reproducible = setting_field("reproducible", forms.BooleanField, required=False)
     per_class = setting_field("per_class", forms.IntegerField, required=False)
     small_validation_ok = forms.BooleanField(
         label="Train anyway, with this small validation set", required=False,

@@ -52,6 +52,11 @@ class JobSettings:
         False, label="Run the learning-rate finder first",
         help="fastai's lr_find tries rising rates and suggests one; its plot appears with the results.",
     )  # fmt: skip
+    reproducible: bool = _knob(
+        False, label="Same numbers on every run (slower on a GPU)",
+        help="On a GPU, cuDNN's deterministic mode: the same seed then gives the same results to the last "
+        "digit, at some cost in speed. It changes nothing on a CPU.",
+    )  # fmt: skip
     # Limits the data for quick, rough runs (the silhouette data sets only); at least a data set's own minimum.
     per_class: int | None = _knob(
         None, label="Images per class", noun="images per class", whole=True, minimum=5,

@@ -245,8 +245,13 @@ def _train(config, data, arch, out_dir, reporter, started, data_root):
 
     from mlworker import feed
 
-    set_seed(config.seed, reproducible=True)
     device = default_device()
+    # cuDNN's deterministic mode (and no autotuner) only when the student asks for it: it slows a GPU.
+    set_seed(config.seed, reproducible=config.reproducible)
+    if device.type == "cuda" and not config.reproducible:
+        import torch
+
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
     device_label = _device_label(device)
     reporter.log(f"Device: {device_label}.")
 
@@ -266,8 +271,10 @@ def _train(config, data, arch, out_dir, reporter, started, data_root):
     learn = vision_learner(dls, arch, metrics=[error_rate, accuracy], pretrained=config.pretrained, path=out_dir)
     learn.remove_cb(ProgressCallback)
     learn.logger = noop  # the Recorder would print each epoch's row
-    if device.type == "cuda":
-        learn.to_channelslast()  # channels_last model and inputs, with fp16 mixed precision
+    # channels_last model and inputs: with fp16 mixed precision on a GPU; on a CPU in fp32, where
+    # oneDNN's convolutions run faster so (bench/feed.py measures it).
+    learn.to_channelslast(use_amp=device.type == "cuda")
+    reporter.log(f"Model: channels_last, {'fp16 mixed precision' if device.type == 'cuda' else 'fp32'}.")
 
     lr_result = None
     base_lr = config.learning_rate

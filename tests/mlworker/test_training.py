@@ -74,6 +74,11 @@ def test_it_reports_progress_across_both_fits_of_fine_tune(tiny_run):
     assert all(isinstance(c["train_loss"], float) and math.isfinite(c["train_loss"]) for c in calls)
 
 
+def test_it_trains_channels_last_in_fp32_on_a_cpu(tiny_run):
+    _, reporter, _ = tiny_run
+    assert "Model: channels_last, fp32." in reporter.messages  # oneDNN's convolutions are faster so
+
+
 def test_it_reports_each_epoch_with_float_metrics(tiny_run):
     result, reporter, _ = tiny_run
     epochs = reporter.epoch_calls
@@ -219,6 +224,27 @@ def test_photos_that_are_not_square_are_read_by_a_dataloader_worker(data_root, t
     result = run_training(config, data_root=data_root, out_dir=tmp_path / "out", reporter=reporter)
     assert result.classes == ["circle", "square"] and result.n_train + result.n_valid == 16
     assert any("read one at a time by 1 DataLoader worker process" in m for m in reporter.messages), reporter.messages
+
+
+class SeedSet(Exception):
+    pass
+
+
+@pytest.mark.parametrize("reproducible", [False, True])
+def test_cudnn_is_made_deterministic_only_when_the_student_asks(data_root, tmp_path, monkeypatch, reproducible):
+    import fastai.vision.all
+
+    calls = []
+
+    def set_seed(seed, reproducible=False):
+        calls.append((seed, reproducible))
+        raise SeedSet  # enough: nothing trains
+
+    monkeypatch.setattr(fastai.vision.all, "set_seed", set_seed)
+    with pytest.raises(SeedSet):
+        config = TrainConfig(**TINY, reproducible=reproducible)
+        run_training(config, data_root=data_root, out_dir=tmp_path, reporter=RecordingReporter())
+    assert calls == [(42, reproducible)]
 
 
 def test_it_leaves_no_scratch_files_in_the_data_set_folder(tiny_run, data_root):
