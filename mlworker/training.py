@@ -299,10 +299,14 @@ def _train(config, data, arch, out_dir, reporter, started, data_root):
         raise Cancelled(f"Cancelled after {cb.batches_done} training batches.")
 
     reporter.log("Interpreting the results: confusion matrix and top losses.")
-    interp = ClassificationInterpretation.from_learner(learn)
+    # One pass over the validation set gives what ClassificationInterpretation.from_learner, its
+    # confusion_matrix and the top losses' predictions would each have run a pass for.
+    valid_dl = dls.valid.new(shuffle=False, drop_last=False)
+    preds, targs, losses = learn.get_preds(dl=valid_dl, with_loss=True)
+    interp = ClassificationInterpretation(learn, valid_dl, losses)
     classes = [str(v) for v in dls.vocab]
-    confusion = interp.confusion_matrix().tolist()
-    top = _top_losses(learn, interp, classes, out_dir)
+    confusion = _confusion(preds.argmax(dim=1), targs, len(classes))
+    top = _top_losses(interp, preds, targs, classes, out_dir)
 
     export_path = out_dir / "model.pkl"
     learn.dls = feed.exportable(learn.dls)  # fastai's own loaders, no workers: load_learner anywhere
@@ -353,12 +357,19 @@ def _lr_find(learn, reporter, *, iterations: int) -> dict | None:
     return {"suggestion": valley, "points": points}
 
 
-def _top_losses(learn, interp, classes: list[str], out_dir: Path) -> list[dict]:
+def _confusion(predicted, actual, n: int) -> list[list[int]]:
+    """Rows: actual class, columns: predicted, as fastai's confusion_matrix counts them."""
+    import torch
+
+    cells = actual.long().cpu() * n + predicted.long().cpu()
+    return torch.bincount(cells, minlength=n * n).view(n, n).tolist()
+
+
+def _top_losses(interp, preds, targs, classes: list[str], out_dir: Path) -> list[dict]:
     from PIL import Image
 
     k = min(TOP_LOSSES, len(interp.losses))
     _, top_idxs = interp.losses.topk(k)
-    preds, targs = learn.get_preds(dl=interp.dl)
     predicted = preds.argmax(dim=1).tolist()
     actual = [int(t) for t in targs]
     correct = [p == a for p, a in zip(predicted, actual, strict=True)]

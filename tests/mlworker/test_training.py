@@ -112,6 +112,11 @@ def test_it_returns_confusion_matrix_and_top_losses(tiny_run):
         # The file name says what the image shows: cats upper-case, dogs lower-case.
         name = Path(t["image_path"]).name.split("_", 1)[1]
         assert t["actual"] == str(name[0].isupper())
+    # Every validation image is among the eight: the confusion matrix counts them, rows actual.
+    counted = [[0, 0], [0, 0]]
+    for t in result.top_losses:
+        counted[result.classes.index(t["actual"])][result.classes.index(t["predicted"])] += 1
+    assert result.confusion == counted
     assert result.lr_find is None
     json.dumps(result.to_dict())
 
