@@ -73,7 +73,7 @@ class TensorCache:
 
     def on(self, device: torch.device) -> torch.Tensor:
         """The images where batches are best gathered for `device`."""
-        if device.type != "cuda" or self.images.device == device:
+        if device.type != "cuda" or self.images.is_cuda:  # one GPU per training process
             return self.images
         free, _ = torch.cuda.mem_get_info(device)
         if self.images.numel() > GPU_SHARE * free:
