@@ -227,7 +227,10 @@ def _dataloaders(data: datasets.PreparedData, config: TrainConfig, device, data_
     else:
         dls = ImageDataLoaders.from_folder(data.path, **common)
     root = Path(data_root) / FEED_CACHE_FOLDER
-    cache = feed.attach_cache(dls, data.path, root=root) if config.tensor_cache else "the run asked for none"
+    # One cache folder per data set: a built-in one by its prepared folder's name, a student's by its
+    # key (its images sit in each job's own scratch folder, whose name says nothing of them).
+    name = data.path.name if config.data_path is None else data.key
+    cache = feed.attach_cache(dls, data.path, root=root, name=name) if config.tensor_cache else "the run asked for none"
     return dls, feed.describe(cache, dls)
 
 

@@ -231,6 +231,40 @@ def test_photos_that_are_not_square_are_read_by_a_dataloader_worker(data_root, t
     assert any("read one at a time by 1 DataLoader worker process" in m for m in reporter.messages), reporter.messages
 
 
+def write_shapes(folder: Path, size: int, colour) -> Path:
+    """Square images of circles and squares, one folder per class, as a student uploads them."""
+    for kind in ("circle", "square"):
+        (folder / kind).mkdir(parents=True)
+        for i in range(8):
+            image = Image.new("RGB", (size, size), "white")
+            draw = ImageDraw.Draw(image)
+            shape = draw.ellipse if kind == "circle" else draw.rectangle
+            shape([4 + i, 4, 20 + i, 20], fill=colour)
+            image.save(folder / kind / f"{i}.png")
+    return folder
+
+
+def test_each_students_data_set_keeps_its_own_tensor_cache(data_root, tmp_path):
+    """A job links a student's images into its own scratch folder (always named `data`): the cache is
+    kept per data set, so one student's job neither evicts another's cache nor reads it."""
+    root = tmp_path / "data-root"
+    first = write_shapes(tmp_path / "job-1" / "data", 32, (200, 30, 30))
+    second = write_shapes(tmp_path / "job-2" / "data", 40, (30, 30, 200))
+    again = write_shapes(tmp_path / "job-3" / "data", 32, (200, 30, 30))
+
+    def run(dataset, folder):
+        reporter = RecordingReporter()
+        config = TrainConfig(dataset=dataset, data_path=str(folder), image_size=32, batch_size=4)
+        run_training(config, data_root=root, out_dir=folder.parent / "out", reporter=reporter)
+        return next(m for m in reporter.messages if m.startswith("Data feed: a tensor cache"))
+
+    assert "built now" in run("user-1", first)
+    assert "built now" in run("user-2", second)
+    assert "read back" in run("user-1", again)  # the same images, in another job's scratch folder
+    caches = sorted(p.relative_to(root / "feed-cache").parent.as_posix() for p in (root / "feed-cache").glob("*/*.pt"))
+    assert caches == ["user-1", "user-2"]
+
+
 class SeedSet(Exception):
     pass
 
