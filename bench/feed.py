@@ -1,6 +1,6 @@
 """The default experiment through today's code and through this checkout, in one run (issue 18).
 
-    .venv/bin/python bench/feed.py [--seeds 42 1 7] [--repeats 1] [--baseline 9fd9cbe] [--image-size 64]
+    .venv/bin/python bench/feed.py [--seeds 42 1 7] [--repeats 1] [--baseline f4e119d] [--image-size 64]
 
 The baseline is an export of another commit (`git archive`, default: the commit before the tensor
 cache), run from its own folder with the same virtual environment, data files, settings and seed.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "var" / "bench-feed"
-DEFAULT_BASELINE = "9fd9cbe"  # main before issue 18: every image decoded per epoch, no channels_last on a CPU
+DEFAULT_BASELINE = "f4e119d"  # main before the feed: every image decoded per epoch, no channels_last on a CPU
 # channels_last on a CPU changes the order in which the convolutions add up, so the two sides do not
 # train bit-identical models and one seed's error rates may differ by a few of the 400 validation
 # images either way. Over the seeds, their means must agree within this (8 images).
