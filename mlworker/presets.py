@@ -37,28 +37,30 @@ class Preset:
         )
 
 
-# TODO-FIGURE: the times below are estimates from a loaded machine; bench/preset.py at rest gives the
-# figures to write here and in BENCHMARKS.md.
+# Costs and results measured on this project's build machine (two CPU cores, 2026-12-03; BENCHMARKS.md,
+# "Feeding the model"): bench/feed.py for the quick look, bench/preset.py for the accurate one, on
+# seeds the presets were not chosen on. The chapter's run at 224 px was not timed at rest.
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "chapter",
         "The chapter's run",
-        costs="a few minutes on two CPU cores; seconds on a GPU",
-        gives="the chapter's exact settings; about 13% wrong on the cat/dog silhouettes",
+        costs="several minutes on two CPU cores; seconds on a GPU",
+        gives="the chapter's exact settings, at the chapter's image size",
     ),
     Preset(
         "quick",
         "Quick look",
         {"image_size": 64, "batch_size": 32},
-        costs="about 15 seconds on two CPU cores",
+        costs="under a minute on two CPU cores",
         gives="about 23% wrong on the cat/dog silhouettes: enough to see training work, not to trust the model",
     ),
     Preset(
         "accurate",
         "Near the chapter's result",
         {"image_size": 96, "batch_size": 32, "epochs": 3, "learning_rate": 0.02},
-        costs="about a minute and a half on two CPU cores, half the time of fine_tune(2) at 128 pixels",
-        gives="about 7% wrong on the cat/dog silhouettes: the chapter's point, a model that is rarely wrong",
+        costs="about two and a half minutes on two CPU cores, about half the time of fine_tune(2) at 128 pixels",
+        gives="about 7% wrong on the cat/dog silhouettes (5% to 8%, depending on the seed): the chapter's point, "
+        "a model that is rarely wrong",
     ),
 )
 PRESETS_BY_KEY = {p.key: p for p in PRESETS}
