@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django import forms
@@ -13,12 +13,11 @@ from django.core.validators import MaxValueValidator
 from mlworker import assets
 from mlworker.archives import RULES
 from mlworker.jobsettings import SETTING_NAMES, JobSettings, knob
+from mlworker.presets import CHAPTER_DEFAULTS, PRESETS_BY_KEY  # noqa: F401 - CHAPTER_DEFAULTS: the form's defaults
 from mlworker.selectors import dataset_ready_list
 from mlworker.splits import split_sizes, validation_warning
 
-# The chapter's own values (JobSettings' defaults), those the form shows.
-CHAPTER_DEFAULTS = {name: value for name, value in asdict(JobSettings()).items() if value is not None}
-QUICK_PRESET = {**CHAPTER_DEFAULTS, "image_size": 64, "batch_size": 32}
+QUICK_PRESET = PRESETS_BY_KEY["quick"].initial
 
 
 class OptionSelect(forms.Select):
@@ -91,6 +90,7 @@ class JobForm(forms.Form):
     batch_size = setting_field("batch_size", forms.IntegerField)
     learning_rate = setting_field("learning_rate", forms.FloatField, required=False)
     lr_find = setting_field("lr_find", forms.BooleanField, required=False)
+    reproducible = setting_field("reproducible", forms.BooleanField, required=False)
     per_class = setting_field("per_class", forms.IntegerField, required=False)
     small_validation_ok = forms.BooleanField(
         label="Train anyway, with this small validation set", required=False,

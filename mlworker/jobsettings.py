@@ -52,6 +52,11 @@ class JobSettings:
         False, label="Run the learning-rate finder first",
         help="fastai's lr_find tries rising rates and suggests one; its plot appears with the results.",
     )  # fmt: skip
+    reproducible: bool = _knob(
+        False, label="Same numbers on every run (slower on a GPU)",
+        help="On a GPU, cuDNN's deterministic mode: the same seed then gives the same results to the last "
+        "digit, at some cost in speed. It changes nothing on a CPU.",
+    )  # fmt: skip
     # Limits the data for quick, rough runs (the silhouette data sets only); at least a data set's own minimum.
     per_class: int | None = _knob(
         None, label="Images per class", noun="images per class", whole=True, minimum=5,
@@ -87,3 +92,24 @@ def settings_problem(settings: JobSettings) -> str:
             empty = ", or left empty" if f.default is None else ""
             return f"{noun} must be {number}, {span}{empty}."
     return ""
+
+
+def chapter_code(settings: JobSettings, *, folders: bool) -> str:
+    """The chapter's code as a student would write it for these settings; `folders`: a data set of one
+    folder per class (else the chapter's file-name rule). What the job page shows and the run does."""
+    s = settings
+    seed = f"set_seed({s.seed}, reproducible=True)\n" if s.reproducible else ""
+    limit = f"  # the first {s.per_class} images of each class" if s.per_class else ""
+    common = f"valid_pct={s.valid_pct:g}, seed={s.seed}, item_tfms=Resize({s.image_size}), bs={s.batch_size}"
+    if folders:
+        dls = f"dls = ImageDataLoaders.from_folder(path, {common})"
+    else:
+        dls = f"dls = ImageDataLoaders.from_name_func(\n    path, get_image_files(path), label_func=is_cat, {common})"
+    weights = "" if s.pretrained else ", pretrained=False"
+    find = "learn.lr_find()\n" if s.lr_find else ""
+    where = "untar_data(URLs.PETS)/'images'" if s.dataset == "pets" else f"Path('{s.dataset}')"
+    rate = f", base_lr={s.learning_rate:g}" if s.learning_rate else ""
+    return (
+        f"{seed}path = {where}{limit}\n{dls}\n"
+        f"learn = vision_learner(dls, {s.arch}, metrics=error_rate{weights})\n{find}learn.fine_tune({s.epochs}{rate})"
+    )

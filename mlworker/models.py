@@ -47,6 +47,7 @@ class TrainingJob(models.Model):
     batch_size = models.PositiveSmallIntegerField(validators=_bounds("batch_size"))
     learning_rate = models.FloatField(null=True, blank=True, validators=_bounds("learning_rate"))
     lr_find = models.BooleanField(default=False)
+    reproducible = models.BooleanField(default=False)
     per_class = models.PositiveIntegerField(
         null=True, blank=True, help_text="Limit images per class (tiny runs).", validators=_bounds("per_class")
     )

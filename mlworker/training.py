@@ -36,6 +36,7 @@ DEFAULT_BASE_LR = 2e-3  # fastai's fine_tune default
 TOP_LOSSES = 9
 VALIDATION_SAMPLE = 12  # validation images kept besides the top losses, right and wrong, to ask the model about
 THUMBNAIL = 128
+FEED_CACHE_FOLDER = "feed-cache"  # under the data root: the data sets' tensor caches (mlworker.feed)
 
 
 class TrainingError(Exception):
@@ -52,6 +53,8 @@ class TrainConfig(JobSettings):
 
     data_path: str | None = None  # a student's own data set: one folder per class, already checked
     lr_find_iterations: int = 100  # lr_find's mock batches (fastai's num_it)
+    loader_workers: int | None = None  # DataLoader workers for images read one at a time (None: mlworker.feed decides)
+    tensor_cache: bool = True  # False: every image is read, decoded and resized each epoch, as the chapter's code does
 
 
 class Reporter(Protocol):
@@ -113,6 +116,8 @@ class TrainResult:
     n_valid: int
     base_lr: float
     epochs: list[dict] = field(default_factory=list)  # one per epoch_end call
+    # Training batches' time waiting for data and computing (mlworker.feed.FeedTimer.summary)
+    feed: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -186,7 +191,7 @@ def run_training(config: TrainConfig, *, data_root: Path, out_dir: Path, reporte
 
     learn = None
     try:
-        learn, result = _train(config, data, arch, out_dir, reporter, started)
+        learn, result = _train(config, data, arch, out_dir, reporter, started, data_root)
         return result
     except (Cancelled, TrainingError, AssetMissing):
         raise
@@ -203,26 +208,33 @@ def run_training(config: TrainConfig, *, data_root: Path, out_dir: Path, reporte
             torch.cuda.empty_cache()
 
 
-def _dataloaders(data: datasets.PreparedData, config: TrainConfig, device):
+def _dataloaders(data: datasets.PreparedData, config: TrainConfig, device, data_root: Path):
     from fastai.vision.all import ImageDataLoaders, Resize, get_image_files
 
+    from mlworker import feed
     from mlworker.labels import is_cat
 
-    # num_workers=0: Celery's prefork children are daemonic and may not start DataLoader workers.
+    # The chapter's DataLoaders; mlworker.feed changes how the images reach them, not what they are.
     common = dict(
         valid_pct=config.valid_pct,
         seed=config.seed,
         item_tfms=Resize(config.image_size),
         bs=config.batch_size,
-        num_workers=0,
-        device=device,
+        **feed.loader_kwargs(device, feed.loader_workers(device, config.loader_workers)),
     )
     if data.kind == "name_func":
-        return ImageDataLoaders.from_name_func(data.path, get_image_files(data.path), label_func=is_cat, **common)
-    return ImageDataLoaders.from_folder(data.path, **common)
+        dls = ImageDataLoaders.from_name_func(data.path, get_image_files(data.path), label_func=is_cat, **common)
+    else:
+        dls = ImageDataLoaders.from_folder(data.path, **common)
+    root = Path(data_root) / FEED_CACHE_FOLDER
+    # One cache folder per data set: a built-in one by its prepared folder's name, a student's by its
+    # key (its images sit in each job's own scratch folder, whose name says nothing of them).
+    name = data.path.name if config.data_path is None else data.key
+    cache = feed.attach_cache(dls, data.path, root=root, name=name) if config.tensor_cache else "the run asked for none"
+    return dls, feed.describe(cache, dls)
 
 
-def _train(config, data, arch, out_dir, reporter, started):
+def _train(config, data, arch, out_dir, reporter, started, data_root):
     from fastai.vision.all import (
         ClassificationInterpretation,
         ProgressCallback,
@@ -234,12 +246,19 @@ def _train(config, data, arch, out_dir, reporter, started):
         vision_learner,
     )
 
-    set_seed(config.seed, reproducible=True)
+    from mlworker import feed
+
     device = default_device()
+    # cuDNN's deterministic mode (and no autotuner) only when the student asks for it: it slows a GPU.
+    set_seed(config.seed, reproducible=config.reproducible)
+    if device.type == "cuda" and not config.reproducible:
+        import torch
+
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
     device_label = _device_label(device)
     reporter.log(f"Device: {device_label}.")
 
-    dls = _dataloaders(data, config, device)
+    dls, feed_line = _dataloaders(data, config, device, data_root)
     n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)
     if n_valid == 0:
         raise TrainingError("No images were left for validation. Raise the validation share or use more images.")
@@ -249,13 +268,16 @@ def _train(config, data, arch, out_dir, reporter, started):
             "Lower the batch size or use more images."
         )
     reporter.log(f"Data: {n_train} training and {n_valid} validation images, classes {list(map(str, dls.vocab))}.")
+    reporter.log(feed_line)
 
     # path=out_dir: lr_find and exports write there, never into the shared data set folder.
     learn = vision_learner(dls, arch, metrics=[error_rate, accuracy], pretrained=config.pretrained, path=out_dir)
     learn.remove_cb(ProgressCallback)
     learn.logger = noop  # the Recorder would print each epoch's row
-    if device.type == "cuda":
-        learn.to_channelslast()  # channels_last model and inputs, with fp16 mixed precision
+    # channels_last model and inputs: with fp16 mixed precision on a GPU; on a CPU in fp32, where
+    # oneDNN's convolutions run faster so (bench/feed.py measures it).
+    learn.to_channelslast(use_amp=device.type == "cuda")
+    reporter.log(f"Model: channels_last, {'fp16 mixed precision' if device.type == 'cuda' else 'fp32'}.")
 
     lr_result = None
     base_lr = config.learning_rate
@@ -267,22 +289,30 @@ def _train(config, data, arch, out_dir, reporter, started):
         base_lr = DEFAULT_BASE_LR
 
     cb = _reporter_callback_class()(reporter, epochs=config.epochs, n_batches=len(dls.train))
-    learn.add_cb(cb)
+    timer = feed.FeedTimer()
+    learn.add_cbs([cb, timer])
     reporter.log(f"Training: fine_tune({config.epochs}) with base_lr={base_lr:.2e}.")
     t0 = time.perf_counter()
     learn.fine_tune(config.epochs, base_lr=base_lr)
     train_seconds = time.perf_counter() - t0
-    learn.remove_cb(cb)  # also keeps the reporter out of the exported pickle
+    learn.remove_cbs([cb, timer])  # also keeps the reporter out of the exported pickle
+    feed_timing = timer.summary()
+    reporter.log(feed.timing_line(feed_timing))
     if cb.cancel_requested:
         raise Cancelled(f"Cancelled after {cb.batches_done} training batches.")
 
     reporter.log("Interpreting the results: confusion matrix and top losses.")
-    interp = ClassificationInterpretation.from_learner(learn)
+    # One pass over the validation set gives what ClassificationInterpretation.from_learner, its
+    # confusion_matrix and the top losses' predictions would each have run a pass for.
+    valid_dl = dls.valid.new(shuffle=False, drop_last=False)
+    preds, targs, losses = learn.get_preds(dl=valid_dl, with_loss=True)
+    interp = ClassificationInterpretation(learn, valid_dl, losses)
     classes = [str(v) for v in dls.vocab]
-    confusion = interp.confusion_matrix().tolist()
-    top = _top_losses(learn, interp, classes, out_dir)
+    confusion = _confusion(preds.argmax(dim=1), targs, len(classes))
+    top = _top_losses(interp, preds, targs, classes, out_dir)
 
     export_path = out_dir / "model.pkl"
+    learn.dls = feed.exportable(learn.dls)  # fastai's own loaders, no workers: load_learner anywhere
     learn.export(export_path)
     _remove_empty(out_dir / "models")
     reporter.log(f"Exported the model to {export_path.name}.")
@@ -303,6 +333,7 @@ def _train(config, data, arch, out_dir, reporter, started):
         n_valid=n_valid,
         base_lr=float(base_lr),
         epochs=list(cb.rows),
+        feed=feed_timing,
     )
     return learn, result
 
@@ -329,12 +360,19 @@ def _lr_find(learn, reporter, *, iterations: int) -> dict | None:
     return {"suggestion": valley, "points": points}
 
 
-def _top_losses(learn, interp, classes: list[str], out_dir: Path) -> list[dict]:
+def _confusion(predicted, actual, n: int) -> list[list[int]]:
+    """Rows: actual class, columns: predicted, as fastai's confusion_matrix counts them."""
+    import torch
+
+    cells = actual.long().cpu() * n + predicted.long().cpu()
+    return torch.bincount(cells, minlength=n * n).view(n, n).tolist()
+
+
+def _top_losses(interp, preds, targs, classes: list[str], out_dir: Path) -> list[dict]:
     from PIL import Image
 
     k = min(TOP_LOSSES, len(interp.losses))
     _, top_idxs = interp.losses.topk(k)
-    preds, targs = learn.get_preds(dl=interp.dl)
     predicted = preds.argmax(dim=1).tolist()
     actual = [int(t) for t in targs]
     correct = [p == a for p, a in zip(predicted, actual, strict=True)]

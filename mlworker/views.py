@@ -16,8 +16,6 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.selectors import classrooms_of
 from mlworker import selectors, services
 from mlworker.forms import (
-    CHAPTER_DEFAULTS,
-    QUICK_PRESET,
     DatasetUploadForm,
     JobForm,
     PredictForm,
@@ -25,8 +23,9 @@ from mlworker.forms import (
     ShareForm,
     dataset_cards,
 )
-from mlworker.jobsettings import SETTING_NAMES
+from mlworker.jobsettings import SETTING_NAMES, chapter_code
 from mlworker.models import JobState, Prediction
+from mlworker.presets import PRESETS, PRESETS_BY_KEY
 from mlworker.splits import SMALL_VALIDATION
 from mlworker.uploads import capped_uploads, dataset_limit, prediction_limit
 from mlworker.workers import workers_panel
@@ -64,11 +63,13 @@ def job_new(request):
                     )
                 return redirect(job)
     else:
-        initial = QUICK_PRESET if request.GET.get("preset") == "quick" else CHAPTER_DEFAULTS
-        form = JobForm(initial={**initial, **({"dataset": request.GET["dataset"]} if "dataset" in request.GET else {})},
-                       user=request.user)  # fmt: skip
+        preset = PRESETS_BY_KEY.get(request.GET.get("preset", ""), PRESETS_BY_KEY["chapter"])
+        dataset = {"dataset": request.GET["dataset"]} if "dataset" in request.GET else {}
+        form = JobForm(initial={**preset.initial, **dataset}, user=request.user)
     active = selectors.job_active_count(user=request.user)
-    return render(request, "mlworker/job_new.html", {"form": form, "active": active, "datasets": dataset_cards()})
+    context = {"form": form, "active": active, "datasets": dataset_cards(), "presets": PRESETS,
+               "preset": None if form.is_bound else preset.key}  # fmt: skip
+    return render(request, "mlworker/job_new.html", context)
 
 
 def cancel_note(job, viewer) -> str:
@@ -127,6 +128,7 @@ def job_detail(request, job_id):
         "mlworker/job_detail.html",
         {
             "job": job,
+            "code": chapter_code(job.job_settings, folders=not job.is_cat_dog),
             "is_owner": job.owner_id == request.user.pk,
             "cancel_note": cancel_note(job, request.user),
             "validation_note": validation_note(job),

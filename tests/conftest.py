@@ -177,6 +177,8 @@ def worker_env(django_db_setup, django_db_blocker, broker_url, shared_media, sha
         JOURNEY_WORKER_BEAT_SECONDS="1",
         JOURNEY_HOUSEKEEPING_SECONDS="2",
         JOURNEY_REDISPATCH_AFTER="600",
+        # Images that the tensor cache cannot hold are read by a forked DataLoader worker, as on a GPU worker.
+        JOURNEY_LOADER_WORKERS="1",
         PYTHONUNBUFFERED="1",
         HF_HUB_OFFLINE="1",
         DJANGO_SETTINGS_MODULE="config.settings",

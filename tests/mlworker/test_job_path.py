@@ -1,17 +1,24 @@
 """The job path for real: a Celery worker process, the test broker, tiny fastai runs on the CPU."""
 
+import io
 import os
+import shutil
 import signal
 import socket
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image, ImageDraw
 
 from mlworker.dispatch import job_dispatch
-from mlworker.models import JobState, TrainingJob
-from mlworker.services import job_submit, jobs_redispatch
+from mlworker.models import DatasetState, JobState, TrainingJob
+from mlworker.services import dataset_check_run, dataset_upload, job_submit, jobs_redispatch
+from mlworker.training import FEED_CACHE_FOLDER
+from tests.mlworker.support import make_zip
 from tests.support import WorkerProcess, use_broker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -54,6 +61,50 @@ def test_it_trains_a_tiny_model_and_records_progress_and_results(celery_worker, 
     assert default_storage.exists(job.model_file)
     assert job.top_losses and all(default_storage.exists(t["image_path"]) for t in job.top_losses)
     assert {t["actual"] for t in job.top_losses} <= {"True", "False"}
+
+
+def test_a_second_job_on_the_same_images_reads_the_tensor_cache_the_first_built(
+    celery_worker, worker_env, student, tiny_settings
+):
+    settings = replace(tiny_settings, per_class=14)  # a data set folder of its own: its cache starts empty
+    folder = Path(worker_env["JOURNEY_DATA_DIR"]) / FEED_CACHE_FOLDER / f"silhouettes-catdog-n{settings.per_class}"
+    shutil.rmtree(folder, ignore_errors=True)
+    first = job_submit(user=student, job_settings=settings)
+    assert _wait_done(first.pk) == JobState.SUCCEEDED
+    (cache,) = folder.glob("64x64-*.pt")
+    built = cache.stat().st_ino
+    second = job_submit(user=student, job_settings=replace(settings, seed=7))
+    assert _wait_done(second.pk) == JobState.SUCCEEDED
+    assert [p.name for p in folder.iterdir()] == [cache.name] and cache.stat().st_ino == built
+    log = celery_worker.log_path.read_text()
+    assert "Data feed: a tensor cache of 28 images (0.3 MB, built now" in log
+    assert "Data feed: a tensor cache of 28 images (0.3 MB, read back" in log
+
+
+def test_photos_that_are_not_square_train_with_a_dataloader_worker_in_the_jobs_process(
+    celery_worker, student, tiny_settings
+):
+    # The worker's environment asks for one DataLoader worker (tests/conftest.py): it is forked by the
+    # job's training process while that process's heartbeat thread runs.
+    def photo(kind, i):
+        image = Image.new("RGB", (60 + i, 44), "white")
+        draw = ImageDraw.Draw(image)
+        (draw.ellipse if kind == "circle" else draw.rectangle)([8 + i, 8, 36 + i, 36], fill=(200, 30, 30))
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return out.getvalue()
+
+    archive = make_zip({f"shapes/{k}/{k}_{i}.png": photo(k, i) for k in ("circle", "square") for i in range(8)})
+    uploaded = dataset_upload(user=student, name="photos", rule="folders", upload=SimpleUploadedFile("s.zip", archive))
+    dataset = dataset_check_run(dataset_id=uploaded.pk)
+    assert dataset.state == DatasetState.READY, dataset.error_message
+    settings = replace(tiny_settings, dataset=dataset.key, per_class=None, batch_size=4)
+    job = job_submit(user=student, job_settings=settings)
+    assert _wait_done(job.pk) == JobState.SUCCEEDED, TrainingJob.objects.get(pk=job.pk).error_message
+    job.refresh_from_db()
+    assert job.classes == ["circle", "square"] and job.n_train + job.n_valid == 16
+    log = celery_worker.log_path.read_text()
+    assert "images are read one at a time by 1 DataLoader worker process (no tensor cache: not all its images" in log
 
 
 def test_a_redelivered_message_does_not_run_the_job_twice(celery_worker, student, tiny_settings):

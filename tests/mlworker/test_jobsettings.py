@@ -28,7 +28,7 @@ def outside(name) -> list:
 def test_the_chapters_values_are_the_defaults_and_within_the_bounds():
     assert CHAPTER_DEFAULTS == {"dataset": "silhouettes-catdog", "arch": "efficientnet_lite0", "pretrained": True,
                                 "epochs": 1, "image_size": 224, "valid_pct": 0.2, "seed": 42, "batch_size": 64,
-                                "lr_find": False}  # fmt: skip
+                                "lr_find": False, "reproducible": False}  # fmt: skip
     assert settings_problem(JobSettings()) == ""
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from mlworker.assets import AssetMissing
 from mlworker.training import Cancelled, TrainConfig, TrainingError, run_training
@@ -73,6 +74,11 @@ def test_it_reports_progress_across_both_fits_of_fine_tune(tiny_run):
     assert all(isinstance(c["train_loss"], float) and math.isfinite(c["train_loss"]) for c in calls)
 
 
+def test_it_trains_channels_last_in_fp32_on_a_cpu(tiny_run):
+    _, reporter, _ = tiny_run
+    assert "Model: channels_last, fp32." in reporter.messages  # oneDNN's convolutions are faster so
+
+
 def test_it_reports_each_epoch_with_float_metrics(tiny_run):
     result, reporter, _ = tiny_run
     epochs = reporter.epoch_calls
@@ -106,6 +112,11 @@ def test_it_returns_confusion_matrix_and_top_losses(tiny_run):
         # The file name says what the image shows: cats upper-case, dogs lower-case.
         name = Path(t["image_path"]).name.split("_", 1)[1]
         assert t["actual"] == str(name[0].isupper())
+    # Every validation image is among the eight: the confusion matrix counts them, rows actual.
+    counted = [[0, 0], [0, 0]]
+    for t in result.top_losses:
+        counted[result.classes.index(t["actual"])][result.classes.index(t["predicted"])] += 1
+    assert result.confusion == counted
     assert result.lr_find is None
     json.dumps(result.to_dict())
 
@@ -158,7 +169,9 @@ def test_the_exported_model_loads_and_predicts_in_a_fresh_process(tiny_run, data
         "learn = load_learner(sys.argv[1])\n"
         "label, idx, probs = learn.predict(sys.argv[2])\n"
         "print(json.dumps({'label': str(label), 'probs': [float(p) for p in probs],\n"
-        "                  'django': 'django' in sys.modules, 'vocab': [str(v) for v in learn.dls.vocab]}))\n"
+        "                  'django': 'django' in sys.modules, 'vocab': [str(v) for v in learn.dls.vocab],\n"
+        "                  'feed': 'mlworker.feed' in sys.modules,\n"
+        "                  'loaders': [(type(dl).__name__, dl.fake_l.num_workers) for dl in learn.dls.loaders]}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(REPO)
@@ -172,6 +185,105 @@ def test_the_exported_model_loads_and_predicts_in_a_fresh_process(tiny_run, data
     assert out["label"] in ("False", "True")
     assert sum(out["probs"]) == pytest.approx(1.0, abs=1e-4)
     assert out["django"] is False
+    # fastai's own loaders without workers, as before the tensor cache: a daemonic predict worker may use them.
+    assert out["feed"] is False and out["loaders"] == [["TfmdDL", 0], ["TfmdDL", 0]]
+
+
+def test_it_reads_the_tensor_cache_and_times_the_wait_for_data(tiny_run, data_root):
+    result, reporter, _ = tiny_run
+    assert any(m.startswith("Data feed: a tensor cache of 40 images") for m in reporter.messages)
+    assert (data_root / "feed-cache" / "silhouettes-catdog-n20").is_dir()
+    feed = result.feed
+    assert feed["images"] == 2 * N_BATCHES * TINY["batch_size"] and feed["batches"] == 2 * N_BATCHES
+    assert feed["last"]["images"] == N_BATCHES * TINY["batch_size"]  # the whole-model epoch alone
+    assert feed["compute_seconds"] > 0 and 0 <= feed["data_share"] < 1
+    assert any(m.startswith("Data feed: 64 training images in 8 batches") for m in reporter.messages)
+
+
+def test_reading_every_image_instead_trains_the_same_model(tiny_run, data_root, tmp_path):
+    cached, _, _ = tiny_run
+    reporter = RecordingReporter()
+    plain = run_training(
+        TrainConfig(**TINY, tensor_cache=False), data_root=data_root, out_dir=tmp_path, reporter=reporter
+    )
+    assert any("no tensor cache: the run asked for none" in m for m in reporter.messages)
+    assert plain.confusion == cached.confusion
+    for a, b in zip(plain.epochs, cached.epochs, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-4)
+        assert a["error_rate"] == b["error_rate"]
+
+
+def test_photos_that_are_not_square_are_read_by_a_dataloader_worker(data_root, tmp_path):
+    folder = tmp_path / "shapes"
+    for kind in ("circle", "square"):
+        (folder / kind).mkdir(parents=True)
+        for i in range(8):
+            image = Image.new("RGB", (48 + i, 36), "white")
+            draw = ImageDraw.Draw(image)
+            shape = draw.ellipse if kind == "circle" else draw.rectangle
+            shape([6 + i, 6, 30 + i, 30], fill=(200, 30, 30))
+            image.save(folder / kind / f"{i}.png")
+    reporter = RecordingReporter()
+    config = TrainConfig(dataset="user-1", data_path=str(folder), image_size=32, batch_size=4, loader_workers=1)
+    result = run_training(config, data_root=data_root, out_dir=tmp_path / "out", reporter=reporter)
+    assert result.classes == ["circle", "square"] and result.n_train + result.n_valid == 16
+    assert any("read one at a time by 1 DataLoader worker process" in m for m in reporter.messages), reporter.messages
+
+
+def write_shapes(folder: Path, size: int, colour) -> Path:
+    """Square images of circles and squares, one folder per class, as a student uploads them."""
+    for kind in ("circle", "square"):
+        (folder / kind).mkdir(parents=True)
+        for i in range(8):
+            image = Image.new("RGB", (size, size), "white")
+            draw = ImageDraw.Draw(image)
+            shape = draw.ellipse if kind == "circle" else draw.rectangle
+            shape([4 + i, 4, 20 + i, 20], fill=colour)
+            image.save(folder / kind / f"{i}.png")
+    return folder
+
+
+def test_each_students_data_set_keeps_its_own_tensor_cache(data_root, tmp_path):
+    """A job links a student's images into its own scratch folder (always named `data`): the cache is
+    kept per data set, so one student's job neither evicts another's cache nor reads it."""
+    root = tmp_path / "data-root"
+    first = write_shapes(tmp_path / "job-1" / "data", 32, (200, 30, 30))
+    second = write_shapes(tmp_path / "job-2" / "data", 40, (30, 30, 200))
+    again = write_shapes(tmp_path / "job-3" / "data", 32, (200, 30, 30))
+
+    def run(dataset, folder):
+        reporter = RecordingReporter()
+        config = TrainConfig(dataset=dataset, data_path=str(folder), image_size=32, batch_size=4)
+        run_training(config, data_root=root, out_dir=folder.parent / "out", reporter=reporter)
+        return next(m for m in reporter.messages if m.startswith("Data feed: a tensor cache"))
+
+    assert "built now" in run("user-1", first)
+    assert "built now" in run("user-2", second)
+    assert "read back" in run("user-1", again)  # the same images, in another job's scratch folder
+    caches = sorted(p.relative_to(root / "feed-cache").parent.as_posix() for p in (root / "feed-cache").glob("*/*.pt"))
+    assert caches == ["user-1", "user-2"]
+
+
+class SeedSet(Exception):
+    pass
+
+
+@pytest.mark.parametrize("reproducible", [False, True])
+def test_cudnn_is_made_deterministic_only_when_the_student_asks(data_root, tmp_path, monkeypatch, reproducible):
+    import fastai.vision.all
+
+    calls = []
+
+    def set_seed(seed, reproducible=False):
+        calls.append((seed, reproducible))
+        raise SeedSet  # enough: nothing trains
+
+    monkeypatch.setattr(fastai.vision.all, "set_seed", set_seed)
+    with pytest.raises(SeedSet):
+        config = TrainConfig(**TINY, reproducible=reproducible)
+        run_training(config, data_root=data_root, out_dir=tmp_path, reporter=RecordingReporter())
+    assert calls == [(42, reproducible)]
 
 
 def test_it_leaves_no_scratch_files_in_the_data_set_folder(tiny_run, data_root):

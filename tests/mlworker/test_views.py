@@ -2,8 +2,10 @@
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from mlworker.models import JobState, TrainingJob
+from mlworker.presets import PRESETS, PRESETS_BY_KEY
 from mlworker.services import job_cancel, job_claim, job_submit
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +56,23 @@ def test_the_owner_sees_the_job_and_its_status(client, student, job):
     assert status["state"] == "queued" and status["queue_position"] == 1 and status["live"]
 
 
+def test_the_job_page_shows_the_chapters_code_with_the_jobs_values(client, student, tiny_settings):
+    from dataclasses import replace
+
+    job = job_submit(user=student, job_settings=replace(tiny_settings, learning_rate=0.003, reproducible=True))
+    client.force_login(student)
+    page = client.get(reverse("mlworker:job", args=[job.pk])).content.decode()
+    code = page.split('<code class="language-python">', 1)[1].split("</code></pre>", 1)[0]
+    assert code == escape(
+        "set_seed(42, reproducible=True)\n"
+        "path = Path('silhouettes-catdog')  # the first 12 images of each class\n"
+        "dls = ImageDataLoaders.from_name_func(\n"
+        "    path, get_image_files(path), label_func=is_cat, valid_pct=0.25, seed=42, item_tfms=Resize(64), bs=8)\n"
+        "learn = vision_learner(dls, efficientnet_lite0, metrics=error_rate)\n"
+        "learn.fine_tune(1, base_lr=0.003)"
+    )
+
+
 def test_cancel_is_post_only(client, student, job):
     client.force_login(student)
     assert client.get(reverse("mlworker:cancel", args=[job.pk])).status_code == 405
@@ -78,6 +97,34 @@ def test_the_form_starts_from_the_chapters_values(client, student):
     assert (form["valid_pct"].value(), form["seed"].value(), form["image_size"].value(), form["epochs"].value()) == (
         0.2, 42, 224, 1,
     )  # fmt: skip
+
+
+def test_the_form_lists_each_preset_with_what_it_costs_and_gives(client, student):
+    client.force_login(student)
+    page = client.get(reverse("mlworker:new")).content.decode()
+    for preset in PRESETS:
+        card = page.split(f'id="preset-{preset.key}"', 1)[1].split("</li>", 1)[0]
+        assert f'href="{reverse("mlworker:new")}?preset={preset.key}"' in card
+        assert f"<strong>Costs:</strong> {escape(preset.costs)}." in card
+        assert f"<strong>Gives:</strong> {escape(preset.gives)}." in card
+        assert f"<code>{escape(preset.code)}</code>" in card
+    accurate = PRESETS_BY_KEY["accurate"]
+    assert "7%" in accurate.gives and "minute" in accurate.costs
+    assert 'class="card current" id="preset-chapter"' in page  # the form starts from the chapter's values
+
+
+@pytest.mark.parametrize("key", [p.key for p in PRESETS])
+def test_a_preset_fills_in_the_form_and_a_student_can_start_it(client, student, key):
+    preset = PRESETS_BY_KEY[key]
+    client.force_login(student)
+    response = client.get(reverse("mlworker:new") + f"?preset={key}")
+    form = response.context["form"]
+    assert {name: form[name].value() for name in preset.initial} == preset.initial
+    assert f'class="card current" id="preset-{key}"' in response.content.decode()
+    sent = {k: ("on" if v is True else v) for k, v in preset.initial.items() if v is not False}
+    assert client.post(reverse("mlworker:new"), sent).status_code == 302
+    job = TrainingJob.objects.get(owner=student)
+    assert {name: getattr(job, name) for name in preset.initial} == preset.initial
 
 
 @pytest.fixture
