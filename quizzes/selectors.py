@@ -120,10 +120,18 @@ def attempts_of_quiz(*, user, quiz: str) -> QuerySet[Attempt]:
     return attempts_visible_to(user).filter(quiz=quiz).order_by("-started_at")
 
 
-def attempt_answers(*, attempt: Attempt, with_terms: bool = False) -> list[Answer]:
-    answers = Answer.objects.filter(attempt=attempt).select_related("question__section").order_by("position")
-    if with_terms:
-        answers = answers.prefetch_related("question__terms")
+def attempt_answers(
+    *, attempt: Attempt, with_terms: bool = False, with_questions: bool = True, only: list[int] | None = None
+) -> list[Answer]:
+    """The attempt's answers in order, with their questions and sections (and the questions' glossary
+    terms); `with_questions=False`: the answers' own rows alone; `only`: these answers (pks) of it."""
+    answers = Answer.objects.filter(attempt=attempt).order_by("position")
+    if only is not None:
+        answers = answers.filter(pk__in=only)
+    if with_questions:
+        answers = answers.select_related("question__section")
+        if with_terms:
+            answers = answers.prefetch_related("question__terms")
     return list(answers)
 
 

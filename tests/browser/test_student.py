@@ -205,3 +205,29 @@ def test_every_focusable_control_shows_where_the_focus_is(student_page):
         if shown and not shown["ok"]:
             missing.append(shown["what"])
     assert not missing, missing
+
+
+def test_a_grade_that_arrives_replaces_its_block_while_the_page_is_open(student_page, student):
+    """The results page asks every 2 s while a grade is pending, saying what it shows; the real
+    grader's grade then replaces the pending block, and only that block is sent."""
+    from django.urls import reverse
+
+    from quizzes.services import answer_grade_free_text
+    from tests.browser.test_layout import _hand_in
+
+    attempt = _hand_in(student, "history", right=1.0, grader_gave_up=False)
+    answer = attempt.answers.filter(question__type="free_text", verdict="pending").order_by("position").first()
+    page = student_page()
+    polls = []
+    page.on("response", lambda r: polls.append(r) if "/status/?known=" in r.url else None)
+    with page.expect_response(lambda r: "/status/?known=" in r.url):  # the first poll, 2 s after loading
+        page.goto(reverse("quizzes:review", args=[attempt.pk]))
+        block = page.locator(f'[data-result="{answer.position}"]')
+        assert block.get_attribute("data-status") == "pending"
+    assert not any("html" in row for r in polls for row in r.json()["answers"])  # nothing new: nothing sent
+
+    assert answer_grade_free_text(answer_id=answer.pk) == "graded"  # the real grader
+    page.wait_for_selector(f'[data-result="{answer.position}"]:not([data-status="pending"])', timeout=10_000)
+    assert "Being graded" not in block.inner_text()
+    sent = [row["n"] for r in polls for row in r.json()["answers"] if "html" in row]
+    assert sent == [answer.position]

@@ -113,6 +113,33 @@ def test_the_grade_arrives_and_the_students_page_follows_it(client, student, min
     assert len(fake_grader.calls) == 1
 
 
+def test_a_poll_renders_only_the_blocks_whose_status_the_page_does_not_show(
+    client, student, mini_bank, fake_grader, queued
+):
+    attempt = attempt_start(user=student, quiz="history", mode="test")
+    client.force_login(student)
+    hand_in(client, attempt, "It memorises its training data and then fails on new data.")
+    url = reverse("quizzes:status", args=[attempt.pk])
+    first = client.get(url).json()["answers"]
+    assert all("html" in r for r in first if r["status"] != "unchecked") and len(first) > 1
+    shown = ",".join(f"{r['n']}:{r['status']}" for r in first)
+
+    again = client.get(url, {"known": shown}).json()
+    assert [r["status"] for r in again["answers"]] == [r["status"] for r in first]
+    assert not any("html" in r for r in again["answers"])  # nothing changed: nothing rendered
+
+    tasks.grade_free_text.apply(args=[free_answer(attempt).pk]).get()
+    after = client.get(url, {"known": shown}).json()
+    changed = [r for r in after["answers"] if "html" in r]
+    assert [(r["n"], r["status"]) for r in changed] == [(positions(attempt)["t-free"], "final")]
+    assert "Right" in changed[0]["html"] and after["score_text"] == "100%"
+
+    # A page that sends something malformed gets every block again.
+    for junk in ("", "x:final", "1:", ",,,", "1:final;drop"):
+        rows = client.get(url, {"known": junk}).json()["answers"]
+        assert all("html" in r for r in rows if r["status"] != "unchecked"), junk
+
+
 def test_the_whole_path_runs_in_order_with_eager_celery(
     client, student, mini_bank, fake_grader, eager_celery, django_capture_on_commit_callbacks
 ):

@@ -399,10 +399,14 @@ def test_the_review_page_query_count_does_not_grow_with_questions(
         # (none for the chapter quiz)
         with django_assert_num_queries(7 if quiz == "chapter" else 8):
             assert client.get(url("review", attempt)).status_code == 200
-        # django_session, auth_user, attempt, the student's open tests, their classes' rules,
-        # answers with questions and sections, their glossary terms
-        with django_assert_num_queries(7):
-            assert client.get(url("status", attempt)).status_code == 200
+        # django_session, auth_user, attempt, the answers; then for the blocks to build: the student's
+        # open tests, their classes' rules, those answers with questions and sections, their glossary terms
+        with django_assert_num_queries(8):
+            rows = client.get(url("status", attempt)).json()["answers"]
+        # A poll from a page that shows every status already: django_session, auth_user, attempt, the answers
+        known = ",".join(f"{r['n']}:{r['status']}" for r in rows)
+        with django_assert_num_queries(4):
+            assert "html" not in str(client.get(url("status", attempt), {"known": known}).json())
 
 
 def test_every_question_of_the_real_bank_renders_without_its_key_and_marks_right_answers_right(
