@@ -171,9 +171,7 @@ def main() -> None:
         results = {
             "learned": (test, grades, cal.review_below),
             "learned, review off": (test, grades, 0.0),
-            "rules": (test, [rules.grade_free_text(specs[r["question"]], r["answer"]) for r in test], 0.0),
-            "keywords": (test, [Plain(keyword_grade(specs[r["question"]], r["answer"])) for r in test], 0.0),
-            "cosine": (test, [Plain(cosine_verdict(cosine[r["id"]], lo, hi)) for r in test], 0.0),
+            **{name: (test, gs, 0.0) for name, gs in baselines(specs, test, cosine, lo, hi).items()},
         }
         print(HEADER)
         for name, (rs, gs, bar) in results.items():
@@ -193,20 +191,9 @@ def main() -> None:
     gs = [g for parts in pooled["learned"] for g in parts[1]]
     bar_of = [b for parts in pooled["learned"] for b in [parts[2]] * len(parts[0])]
     print("\nLearned grader, pooled confusion of the answers graded without review (rows: raters, columns: grader):\n")
-    print("| | " + " | ".join(LABELS) + " |\n|---|---|---|---|")
-    for label in LABELS:
-        c = Counter(
-            g.verdict for r, g, b in zip(rs, gs, bar_of) if r["verdict"] == label and not grading.needs_review(g, b)
-        )
-        print(f"| {label} | " + " | ".join(str(c.get(v, 0)) for v in LABELS) + " |")
+    print_confusion(rs, gs, bar_of)
     print("\nBy writer (learned, its fold's bar): writer, answers, sent to review, kappa on the rest\n")
-    for writer in sorted({r["writer"] for r in rs}):
-        idx = [i for i, r in enumerate(rs) if r["writer"] == writer]
-        o = outcome([rs[i] for i in idx], [gs[i] for i in idx], bar_of[idx[0]])
-        wronged = o["correct_graded_incorrect"]
-        print(
-            f"- {writer}: {o['answers']}, {o['review']:.1%}, kappa {o['kappa']:.3f}, correct graded incorrect {wronged}"
-        )
+    print_by_writer(rs, gs, bar_of, sorted({r["writer"] for r in rs}))
 
     latency(specs, rows)
 
@@ -225,23 +212,46 @@ def unseen(specs, seen_rows, seen_cosine, cosine_of) -> None:
     results = {
         "learned (shipped)": (grades, cal.review_below),
         "learned, review off": (grades, 0.0),
-        "rules": ([rules.grade_free_text(specs[r["question"]], r["answer"]) for r in rows], 0.0),
-        "keywords": ([Plain(keyword_grade(specs[r["question"]], r["answer"])) for r in rows], 0.0),
-        "cosine": ([Plain(cosine_verdict(cosine[r["id"]], lo, hi)) for r in rows], 0.0),
+        **{name: (gs, 0.0) for name, gs in baselines(specs, rows, cosine, lo, hi).items()},
     }
     for name, (gs, bar) in results.items():
         print(table(name, outcome(rows, gs, bar)))
+    bar_of = [cal.review_below] * len(rows)
     print("\nConfusion of the answers graded without review (rows: raters, columns: grader):\n")
+    print_confusion(rows, grades, bar_of)
+    print("\nBy writer: writer, answers, sent to review, kappa on the rest\n")
+    print_by_writer(rows, grades, bar_of, writers)
+
+
+def baselines(specs, rows, cosine: dict, lo: float, hi: float) -> dict[str, list]:
+    """The rule grader's, keyword matching's and cosine similarity's grades of the rows."""
+    return {
+        "rules": [rules.grade_free_text(specs[r["question"]], r["answer"]) for r in rows],
+        "keywords": [Plain(keyword_grade(specs[r["question"]], r["answer"])) for r in rows],
+        "cosine": [Plain(cosine_verdict(cosine[r["id"]], lo, hi)) for r in rows],
+    }
+
+
+def print_confusion(rows, grades, bar_of) -> None:
+    """Raters' verdicts against the grader's, over the answers graded without review (each at its bar)."""
     print("| | " + " | ".join(LABELS) + " |\n|---|---|---|---|")
-    kept = [(r, g) for r, g in zip(rows, grades) if not grading.needs_review(g, cal.review_below)]
     for label in LABELS:
-        c = Counter(g.verdict for r, g in kept if r["verdict"] == label)
+        c = Counter(
+            g.verdict
+            for r, g, b in zip(rows, grades, bar_of)
+            if r["verdict"] == label and not grading.needs_review(g, b)
+        )
         print(f"| {label} | " + " | ".join(str(c.get(v, 0)) for v in LABELS) + " |")
-    print("\nBy writer: writer, answers, sent to review, kappa on the rest, correct graded incorrect\n")
+
+
+def print_by_writer(rows, grades, bar_of, writers) -> None:
     for writer in writers:
         idx = [i for i, r in enumerate(rows) if r["writer"] == writer]
-        o = outcome([rows[i] for i in idx], [grades[i] for i in idx], cal.review_below)
-        print(f"- {writer}: {o['answers']}, {o['review']:.1%}, kappa {o['kappa']:.3f}, {o['correct_graded_incorrect']}")
+        o = outcome([rows[i] for i in idx], [grades[i] for i in idx], bar_of[idx[0]])
+        wronged = o["correct_graded_incorrect"]
+        print(
+            f"- {writer}: {o['answers']}, {o['review']:.1%}, kappa {o['kappa']:.3f}, correct graded incorrect {wronged}"
+        )
 
 
 def latency(specs, rows) -> None:
